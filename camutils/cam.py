@@ -125,9 +125,10 @@ def normalize_cams(
       Grad-CAM), then divided by the maximum, so a threshold of 0.2 reads "20% of the max" as in
       the paper's text.
 
-    A constant map (``max == min``), or under ``"max"`` a map with no positive value, becomes all
-    zeros: there is nothing to localise, and nothing is divided by zero. ``eps`` is added to the
-    denominator for callers who want the usual ``+ 1e-8`` behaviour instead.
+    Under ``"minmax"`` a constant map (``max == min``) becomes all zeros, and under ``"max"`` so
+    does a map with no positive value: there is nothing to localise, and nothing is divided by
+    zero. (Under ``"max"`` a constant positive map becomes all ones: every location is at the
+    maximum.) ``eps`` is added to the denominator for callers who want the usual ``+ 1e-8``.
 
     Example:
         >>> normalize_cams(torch.tensor([[[[-1.0, 0.0], [1.0, 3.0]]]]))
@@ -163,9 +164,10 @@ def upsample_cams(
 
     Bilinear with ``align_corners=False`` treats each feature cell as covering a square of the
     image, which is how the network's receptive-field grid lines up with the pixels. Upsample
-    the raw maps and normalise afterwards: interpolation of raw values is linear, so the
-    result is the same as interpolating normalised maps for ``"minmax"`` up to bicubic
-    overshoot, and no precision is lost to an early 8-bit quantisation.
+    the raw maps and normalise afterwards: then the normalised map reaches exactly 0 and 1 at
+    image pixels (a 7 x 7 map's extremes fall between output pixels, so normalising first
+    leaves the maximum slightly below 1), bicubic overshoot is normalised away too, and no
+    precision is lost to an early 8-bit quantisation.
 
     Example:
         >>> upsample_cams(torch.zeros(2, 5, 7, 7), (224, 300)).shape

@@ -267,7 +267,21 @@ def _check_split(model: nn.Module, cam_model: CAMModel, what: str, size: int = 6
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         expected = model(x)
-        got = cam_model(x).logits
+        features = cam_model.body(x)
+        if features.ndim != 4:
+            model.train(was_training)
+            raise ValueError(
+                f"{what} is not CAM-ready: its last features have shape "
+                f"{tuple(features.shape)}, not a (B, K, h, w) map (a transformer's tokens?)"
+            )
+        if features.shape[1] != cam_model.head.in_features:
+            model.train(was_training)
+            raise ValueError(
+                f"{what} is not CAM-ready: its classifier takes {cam_model.head.in_features} "
+                f"inputs but the last conv features have {features.shape[1]} channels; there are "
+                "layers between the pooling and the classifier"
+            )
+        got = cam_model.head(cam_model.pooled(features))
     model.train(was_training)
     if not torch.allclose(expected, got, rtol=1e-4, atol=1e-4):
         err = (expected - got).abs().max().item()
@@ -305,9 +319,10 @@ def _single_linear(classifier: nn.Module, arch: str) -> nn.Linear:
         others = [m for m in classifier if not isinstance(m, (nn.Linear, nn.Dropout))]
         if len(linears) == 1 and not others:
             return linears[0]
+        between = f" with {', '.join(type(m).__name__ for m in others)}" if others else ""
         raise ValueError(
-            f"{arch} is not CAM-ready: its classifier has {len(linears)} Linear layer(s) and "
-            f"{', '.join(type(m).__name__ for m in others) or 'no'} other layer(s) after pooling. "
+            f"{arch} is not CAM-ready: after pooling, its classifier has {len(linears)} Linear "
+            f"layer(s){between}, so the class score is not a weighted sum of the pooled features. "
             "CAM needs global pooling followed by exactly one Linear layer (Zhou et al. replace "
             "such heads by conv + GAP + Linear and fine-tune: see notebook 05)."
         )
@@ -392,11 +407,19 @@ def from_timm(
         raise ValueError(f"{arch} is not CAM-ready: global pooling {pool_type!r} is not avg/max")
     cam_model = CAMModel(_TimmBody(model), head, pool_type, class_names, wnids, preprocess, arch)
     if verify:
-        _check_split(model, cam_model, arch)
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        size = cfg.get("test_input_size", cfg.get("input_size", (3, 64, 64)))[-1]
+        _check_split(model, cam_model, arch, size=size if cfg.get("fixed_input_size") else 64)
     return cam_model
 
 
 # --------------------------------------------------------------------------- loading
+def _torchvision_classifiers() -> list[str]:
+    import torchvision.models as tvm
+
+    return tvm.list_models(module=tvm)
+
+
 def imagenet_classes() -> tuple[list[str], list[str]]:
     """ImageNet-1k ``(wnids, short names)`` in the sorted-wnid order of torchvision/timm models."""
     from timm.data import ImageNetInfo
@@ -445,8 +468,9 @@ def load_model(
     """Load an ImageNet classifier as a :class:`CAMModel`, in eval mode, on ``device``.
 
     Args:
-        name: ``"efficientnet_lite0"`` (offline ImageNet weights), a torchvision name from
-            :data:`TORCHVISION_MODELS`, or ``"timm:<model name>"``.
+        name: ``"efficientnet_lite0"`` (offline ImageNet weights), a torchvision classifier
+            (those in :data:`TORCHVISION_MODELS` are CAM-ready; others such as ``"vgg16"`` are
+            refused with the reason, before any download), or ``"timm:<model name>"``.
         weights: ImageNet weights (``True``) or random initialisation (``False``). torchvision
             and timm weights are downloaded once by those libraries and need a network.
         device: where to put it (default: CUDA, then MPS, then CPU).
@@ -483,13 +507,16 @@ def load_model(
             interpolation="bicubic" if cfg.get("interpolation") == "bicubic" else "bilinear",
         )
         model = from_timm(net.eval(), names, wnids, pre, name=arch)
-    elif name in TORCHVISION_MODELS:
+    elif name in _torchvision_classifiers():
         import torchvision.models as tvm
 
+        # Build without weights first: a model whose head is not CAM-ready is refused before
+        # any download.
+        kwargs = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
+        from_torchvision(tvm.get_model(name, weights=None, **kwargs).eval(), name=name)
         try:
             w = tvm.get_model_weights(name).DEFAULT if weights else None
-            kwargs = {"init_weights": False} if name == "googlenet" and not weights else {}
-            net = tvm.get_model(name, weights=w, **kwargs)
+            net = tvm.get_model(name, weights=w, **({} if weights else kwargs))
         except Exception as e:  # noqa: BLE001 - download errors vary
             raise RuntimeError(
                 f"could not load torchvision {name!r} weights: {e}. torchvision downloads them "
@@ -499,8 +526,8 @@ def load_model(
         model = from_torchvision(net.eval(), names, wnids, Preprocess(), name=name)
     else:
         raise ValueError(
-            f"unknown model {name!r}: expected {OFFLINE_MODEL!r}, one of {TORCHVISION_MODELS}, "
-            "or 'timm:<name>'"
+            f"unknown model {name!r}: expected {OFFLINE_MODEL!r}, a torchvision classifier such "
+            f"as {', '.join(TORCHVISION_MODELS)}, or 'timm:<name>'"
         )
     if mode != model.preprocess.mode:
         p = model.preprocess

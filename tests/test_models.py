@@ -1,0 +1,198 @@
+"""The body/head split: logits equal the original forward, S_c = mean M_c + b_c, the offline model."""
+
+import pytest
+import timm
+import torch
+import torchvision.models as tvm
+from PIL import Image
+
+from camutils.cam import class_scores_from_cams
+from camutils.models import (
+    CAMModel,
+    Preprocess,
+    from_timm,
+    from_torchvision,
+    load_model,
+    to_uint8_tensor,
+)
+from camutils.samples import list_samples, load_sample
+
+
+@pytest.fixture(scope="module")
+def offline():
+    return load_model("efficientnet_lite0", device="cpu")
+
+
+# Top-1 of the offline network on the bundled public photos (resize to 224 x 224).
+EXPECTED_TOP1 = {
+    "camera": "tripod",
+    "chelsea": "Egyptian cat",
+    "china": "bell cote",
+    "coffee": "espresso",
+    "flower": "daisy",
+    "grace_hopper": "military uniform",
+}
+
+
+def test_offline_top1_on_public_photos(offline):
+    names = list(EXPECTED_TOP1)
+    x = offline.preprocess.batch([load_sample(n) for n in names])
+    top = offline.top_cams(x, k=5)
+    got = {n: offline.class_names[int(c)] for n, c in zip(names, top.classes[:, 0], strict=True)}
+    assert got == EXPECTED_TOP1
+    assert top.probs[names.index("coffee"), 0] > 0.8  # a confident, not a lucky, answer
+    assert "palace" in [offline.class_names[int(c)] for c in top.classes[names.index("china")]]
+
+
+def test_score_is_mean_of_cam_plus_bias_on_offline_network(offline):
+    x = offline.preprocess.batch([load_sample("chelsea"), load_sample("china")])
+    with torch.no_grad():
+        logits, f = offline(x)
+        top5 = logits.topk(5).indices
+        cams = offline.cams(f, top5)
+        s = class_scores_from_cams(cams, offline.bias[top5])
+        s_sum = class_scores_from_cams(cams, reduction="sum") / (f.shape[-1] * f.shape[-2])
+    assert f.shape == (2, 1280, 7, 7)
+    assert torch.allclose(s, logits.gather(1, top5), atol=1e-4)
+    assert torch.allclose(s_sum + offline.bias[top5], logits.gather(1, top5), atol=1e-4)
+
+
+def test_offline_wrapper_equals_timm_forward(offline):
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(offline(x).logits, offline.body.net(x), atol=1e-5)
+
+
+def test_offline_weights_are_loaded_not_random():
+    trained = load_model("efficientnet_lite0", device="cpu")
+    random = load_model("efficientnet_lite0", weights=False, device="cpu")
+    assert not torch.allclose(trained.weight, random.weight)
+    assert trained.class_names[0] == "tench" and trained.wnids[0] == "n01440764"
+
+
+TORCHVISION = [
+    "resnet18",
+    "resnet50",
+    "googlenet",
+    "densenet121",
+    "efficientnet_b0",
+    "mobilenet_v2",
+]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_split_reproduces_forward(name):
+    torch.manual_seed(0)
+    kwargs = {"init_weights": True, "aux_logits": False} if name == "googlenet" else {}
+    net = tvm.get_model(name, weights=None, num_classes=10, **kwargs).eval()
+    model = from_torchvision(net, verify=False)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        out = model(x)
+        assert torch.allclose(out.logits, net(x), atol=1e-5)
+        cams = model.cams(out.features)
+        assert torch.allclose(class_scores_from_cams(cams, model.bias), out.logits, atol=1e-4)
+
+
+def test_googlenet_input_transform_is_kept():
+    # Pretrained GoogLeNet re-normalises its input inside forward(); the body must too.
+    net = tvm.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=True)
+    model = from_torchvision(net.eval(), verify=False)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x).logits, net(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arch", ["resnet18", "efficientnet_b0", "tf_efficientnet_lite0", "densenet121"]
+)
+def test_timm_split_reproduces_forward(arch):
+    torch.manual_seed(0)
+    net = timm.create_model(arch, pretrained=False, num_classes=7).eval()
+    model = from_timm(net, verify=False)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x).logits, net(x), atol=1e-5)
+
+
+def test_timm_gmp_head_is_detected():
+    net = timm.create_model("resnet18", pretrained=False, num_classes=5, global_pool="max").eval()
+    model = from_timm(net)
+    assert model.pool == "max"
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: tvm.vgg16(weights=None), "3 Linear"),
+        (lambda: tvm.mobilenet_v3_small(weights=None), "Hardswish"),
+        (lambda: tvm.alexnet(weights=None), "3 Linear"),
+    ],
+)
+def test_torchvision_heads_that_are_not_gap_linear_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        from_torchvision(make().eval())
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv3_small_050", "convnext_atto", "vit_tiny_patch16_224"])
+def test_timm_heads_that_are_not_gap_linear_are_refused(arch):
+    net = timm.create_model(arch, pretrained=False, num_classes=5)
+    with pytest.raises(ValueError, match="not CAM-ready|does not reproduce|not a timm"):
+        from_timm(net.eval())
+
+
+def test_load_model_refuses_vgg_before_downloading():
+    with pytest.raises(ValueError, match="not CAM-ready"):
+        load_model("vgg16", weights=True, device="cpu")
+
+
+def test_load_model_unknown_name():
+    with pytest.raises(ValueError, match="unknown model"):
+        load_model("not_a_model")
+
+
+def test_load_model_torchvision_random_weights_has_imagenet_names():
+    model = load_model("resnet18", weights=False, device="cpu")
+    assert model.class_names[1] == "goldfish" and len(model.wnids) == 1000
+
+
+def test_cam_model_rejects_non_linear_head():
+    with pytest.raises(TypeError, match="nn.Linear"):
+        CAMModel(torch.nn.Identity(), torch.nn.Sequential(torch.nn.Linear(3, 2)))
+
+
+def test_gmp_model_pools_with_max():
+    head = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        head.weight.fill_(1.0)
+    model = CAMModel(torch.nn.Identity(), head, pool="max")
+    f = torch.tensor([[[[1.0, 5.0]], [[2.0, -1.0]]]])
+    assert model(f).logits.item() == pytest.approx(7.0)
+
+
+def test_preprocess_converts_any_mode_to_rgb():
+    for mode in ["L", "CMYK", "RGBA", "P"]:
+        im = Image.new(mode, (40, 30))
+        t = to_uint8_tensor(im)
+        assert t.shape == (3, 30, 40) and t.dtype == torch.uint8
+    gray = torch.full((1, 30, 40), 7, dtype=torch.uint8)
+    assert to_uint8_tensor(gray).shape == (3, 30, 40)
+    with pytest.raises(TypeError, match="uint8"):
+        to_uint8_tensor(torch.zeros(3, 4, 4))
+
+
+def test_preprocess_geometry_and_normalisation():
+    im = torch.arange(256, dtype=torch.uint8).repeat(3, 300, 2)[..., :451]  # (3, 300, 451)
+    squash = Preprocess(size=224, mode="squash", mean=(0.5,) * 3, std=(0.5,) * 3)
+    crop = Preprocess(size=224, mode="crop", resize=256)
+    assert squash(im).shape == crop(im).shape == (3, 224, 224)
+    white = torch.full((3, 10, 10), 255, dtype=torch.uint8)
+    assert torch.allclose(squash(white), torch.ones(3, 224, 224))
+    assert torch.equal(squash.denormalize(squash(white)), squash.resize_only(white))
+    with pytest.raises(ValueError, match="mode"):
+        Preprocess(mode="stretch")
+
+
+def test_every_sample_loads_as_rgb():
+    for name in list_samples():
+        assert load_sample(name).mode == "RGB"
