@@ -1,0 +1,1022 @@
+"""Readers for the ILSVRC 2012 validation set as users hold it, detected from one root folder.
+
+Three layouts are recognised (see :func:`open_ilsvrc`):
+
+- ``"devkit"``: the official download,
+  ``ROOT/ILSVRC2012_img_val/ILSVRC2012_val_00000001.JPEG`` and the PASCAL-VOC XML boxes in
+  ``ROOT/ILSVRC2012_bbox_val_v3/val/`` (or ``ROOT/ILSVRC2012_bbox_val_v3/``, or ``ROOT/val/``
+  where the box tarball was unpacked into the root);
+- ``"kaggle"``: the "ImageNet Object Localization Challenge" download,
+  ``ROOT/ILSVRC/Data/CLS-LOC/val/*.JPEG``, ``ROOT/LOC_val_solution.csv`` (``ImageId,
+  PredictionString`` with repeated ``wnid xmin ymin xmax ymax`` groups) and, optionally,
+  ``ROOT/LOC_synset_mapping.txt`` (checked against the model's class order when present);
+- ``"torchvision"``: ``torchvision.datasets.ImageNet``'s folder, ``ROOT/val/<wnid>/*.JPEG``
+  (or ``ROOT/<wnid>/*.JPEG``), with each image's XML either beside it (``<stem>.xml``) or in
+  ``ROOT/ILSVRC2012_bbox_val_v3/val/``.
+
+Boxes are ILSVRC's inclusive pixel boxes ``(xmin, ymin, xmax, ymax)`` in the ORIGINAL image
+(``width = xmax - xmin + 1``). The class index of an image is the position of its wnid in the
+sorted wnid list of torchvision/timm models (:func:`camutils.models.imagenet_classes`), not the
+devkit's own ILSVRC2012_ID order.
+
+Nothing is dropped silently: an image without annotation, an annotation with an unknown class or
+broken XML is kept in :attr:`ILSVRCVal.records` with its :attr:`Record.problem` set (the
+pipeline writes it to the results file as skipped and counts it), and an image that cannot be
+decoded is reported by the pipeline the same way. :func:`decode_image` turns grayscale, CMYK (and
+anything else PIL can open, such as a PNG saved with a ``.JPEG`` name) into RGB.
+
+Example:
+    >>> from camutils.samples import data_dir
+    >>> val = open_ilsvrc(data_dir() / "ilsvrc_sample" / "kaggle")       # doctest: +SKIP
+    >>> val.layout, len(val), val.records[0].boxes                        # doctest: +SKIP
+    ('kaggle', 9, ((22, 19, 449, 299),))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "BLACKLIST_NAMES",
+    "ILSVRCVal",
+    "JpegInfo",
+    "LayoutError",
+    "Record",
+    "SyntheticVal",
+    "TYPICAL_SIZES",
+    "UnreadableImage",
+    "boxes_tensor",
+    "decode_image",
+    "detect_layout",
+    "jpeg_info",
+    "make_synthetic_val",
+    "open_ilsvrc",
+    "parse_solution_csv",
+    "parse_voc_xml",
+    "read_blacklist",
+    "read_synset_mapping",
+    "val_stem",
+]
+
+Layout = Literal["devkit", "kaggle", "torchvision"]
+Box = tuple[int, int, int, int]
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg")
+DEVKIT_IMAGES = "ILSVRC2012_img_val"
+DEVKIT_BOXES = ("ILSVRC2012_bbox_val_v3/val", "ILSVRC2012_bbox_val_v3", "val")
+KAGGLE_IMAGES = "ILSVRC/Data/CLS-LOC/val"
+KAGGLE_SOLUTION = "LOC_val_solution.csv"
+KAGGLE_SYNSETS = "LOC_synset_mapping.txt"
+TORCHVISION_BOXES = ("ILSVRC2012_bbox_val_v3/val", "ILSVRC2012_bbox_val_v3")
+BLACKLIST_NAMES = (
+    "ILSVRC2015_clsloc_validation_blacklist.txt",
+    "ILSVRC2014_clsloc_validation_blacklist.txt",
+)
+_WNID = re.compile(r"^n\d{8}$")
+
+
+class LayoutError(FileNotFoundError):
+    """The root folder is not (or not completely) one of the known ILSVRC layouts."""
+
+
+class UnreadableImage(ValueError):
+    """An image file that neither libjpeg (torchvision) nor PIL can decode."""
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class Record:
+    """One validation image and its annotation.
+
+    Attributes:
+        stem: the file name without extension, e.g. ``ILSVRC2012_val_00000001``.
+        image: path of the image file.
+        wnid: the image's class as a WordNet id (``None`` when unknown).
+        label: the class index in the model's sorted-wnid order (``-1`` when unknown).
+        boxes: the ground-truth boxes of that class, inclusive ``(xmin, ymin, xmax, ymax)`` in
+            original-image pixels; several for some images.
+        size: ``(height, width)`` written in the annotation (``None`` when it has none).
+        blacklisted: listed in the blacklist file (kept; metrics are reported with and
+            without these images).
+        problem: why the image cannot be evaluated (``None`` when it can), e.g.
+            ``"missing annotation: ..."``.
+    """
+
+    stem: str
+    image: Path
+    wnid: str | None
+    label: int
+    boxes: tuple[Box, ...]
+    size: tuple[int, int] | None = None
+    blacklisted: bool = False
+    problem: str | None = None
+
+
+@dataclass
+class ILSVRCVal:
+    """The validation images found under a root, with their annotations.
+
+    ``records`` holds every image (sorted by stem), those with a problem included;
+    ``orphans`` the annotations that have no image (a partial copy of the images, say).
+    """
+
+    root: Path
+    layout: Layout
+    records: list[Record]
+    orphans: list[str] = field(default_factory=list)
+    blacklist_file: Path | None = None
+    blacklist: frozenset[str] = frozenset()
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> Record:
+        return self.records[i]
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def problems(self) -> list[Record]:
+        """The records that cannot be evaluated, with the reason in ``problem``."""
+        return [r for r in self.records if r.problem is not None]
+
+    @property
+    def n_blacklisted(self) -> int:
+        return sum(r.blacklisted for r in self.records)
+
+    def subset(self, limit: int | None) -> ILSVRCVal:
+        """The first ``limit`` images (in stem order), for a quick run."""
+        if limit is None or limit >= len(self.records):
+            return self
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0; found {limit}")
+        return replace(self, records=self.records[:limit])
+
+    def summary(self) -> str:
+        """A few lines saying what was found: layout, counts, problems, blacklist."""
+        n_boxes = sum(len(r.boxes) for r in self.records)
+        multi = sum(len(r.boxes) > 1 for r in self.records)
+        lines = [
+            f"ILSVRC val ({self.layout} layout) at {self.root}",
+            f"  {len(self.records)} images, {n_boxes} boxes ({multi} images with several boxes)",
+        ]
+        problems = self.problems
+        if problems:
+            kinds: dict[str, int] = {}
+            for r in problems:
+                kind = (r.problem or "").split(":")[0]
+                kinds[kind] = kinds.get(kind, 0) + 1
+            lines.append(
+                f"  {len(problems)} images cannot be evaluated: "
+                + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            )
+        if self.orphans:
+            lines.append(f"  {len(self.orphans)} annotations have no image (not evaluated)")
+        if self.blacklist_file is not None:
+            lines.append(
+                f"  blacklist {self.blacklist_file.name}: {self.n_blacklisted} of these images "
+                f"listed ({len(self.blacklist)} in the file)"
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- annotation files
+def _box(xmin: str, ymin: str, xmax: str, ymax: str, where: str) -> Box:
+    try:
+        box = tuple(int(round(float(v))) for v in (xmin, ymin, xmax, ymax))
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{where}: box coordinates must be numbers; found {xmin, ymin, xmax, ymax}"
+        ) from e
+    if box[2] < box[0] or box[3] < box[1]:
+        raise ValueError(f"{where}: box {box} has xmax < xmin or ymax < ymin")
+    return box  # type: ignore[return-value]
+
+
+def parse_voc_xml(
+    source: str | os.PathLike | bytes,
+) -> tuple[tuple[int, int] | None, list[tuple[str, Box]]]:
+    """Read one devkit PASCAL-VOC annotation: ``((height, width) or None, [(wnid, box), ...])``.
+
+    Args:
+        source: a path, or the XML text itself (``str`` starting with ``<`` or ``bytes``).
+
+    Raises ``ValueError`` naming the file for malformed XML, a missing ``<name>``/``<bndbox>``,
+    or a box with ``xmax < xmin``.
+
+    Example:
+        >>> xml = ("<annotation><size><width>500</width><height>375</height></size>"
+        ...        "<object><name>n01751748</name><bndbox><xmin>111</xmin><ymin>108</ymin>"
+        ...        "<xmax>441</xmax><ymax>193</ymax></bndbox></object></annotation>")
+        >>> parse_voc_xml(xml)
+        ((375, 500), [('n01751748', (111, 108, 441, 193))])
+    """
+    if isinstance(source, bytes) or (isinstance(source, str) and source.lstrip().startswith("<")):
+        where, text = "<xml text>", source
+    else:
+        where = str(source)
+        try:
+            text = Path(source).read_bytes()
+        except OSError as e:
+            raise ValueError(f"{where}: cannot read the annotation ({e})") from e
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise ValueError(f"{where}: not valid XML ({e})") from e
+    size = None
+    w, h = root.findtext("size/width"), root.findtext("size/height")
+    if w is not None and h is not None:
+        try:
+            size = (int(h), int(w))
+        except ValueError as e:
+            raise ValueError(f"{where}: <size> must hold integers; found {w!r} x {h!r}") from e
+    objects = []
+    for obj in root.iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        bb = obj.find("bndbox")
+        if not name or bb is None:
+            raise ValueError(f"{where}: an <object> without <name> or <bndbox>")
+        coords = [bb.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")]
+        objects.append((name, _box(*coords, where=where)))  # type: ignore[arg-type]
+    return size, objects
+
+
+def parse_solution_csv(path: str | os.PathLike) -> dict[str, list[tuple[str, Box]]]:
+    """Read Kaggle's ``LOC_val_solution.csv``: ``{ImageId: [(wnid, box), ...]}``.
+
+    ``PredictionString`` holds repeated ``wnid xmin ymin xmax ymax`` groups (inclusive pixels).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "sol.csv"
+        >>> _ = p.write_text("ImageId,PredictionString\\n"
+        ...                  "ILSVRC2012_val_00008726,n02119789 255 142 454 329 n02119789 44 21 322 295\\n")
+        >>> parse_solution_csv(p)["ILSVRC2012_val_00008726"]
+        [('n02119789', (255, 142, 454, 329)), ('n02119789', (44, 21, 322, 295))]
+    """
+    path = Path(path)
+    out: dict[str, list[tuple[str, Box]]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
+            raise ValueError(
+                f"{path}: expected the header 'ImageId,PredictionString'; found {header!r}"
+            )
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) < 2:
+                raise ValueError(
+                    f"{path}:{line_no}: expected 'ImageId,PredictionString'; found {row!r}"
+                )
+            stem, tokens = row[0].strip(), row[1].split()
+            if len(tokens) % 5:
+                raise ValueError(
+                    f"{path}:{line_no}: PredictionString must be groups of 'wnid xmin ymin xmax "
+                    f"ymax'; found {len(tokens)} tokens"
+                )
+            where = f"{path}:{line_no}"
+            out[stem] = [
+                (tokens[i], _box(*tokens[i + 1 : i + 5], where=where))
+                for i in range(0, len(tokens), 5)
+            ]
+    return out
+
+
+def read_synset_mapping(path: str | os.PathLike) -> list[str]:
+    """Read ``LOC_synset_mapping.txt`` (``n01440764 tench, Tinca tinca``): the wnids, line i =
+    class i."""
+    wnids = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                wnids.append(line.split()[0])
+    return wnids
+
+
+def val_stem(index: int) -> str:
+    """The file stem of validation image ``index`` (1-based, as the devkit counts).
+
+    Example:
+        >>> val_stem(8726)
+        'ILSVRC2012_val_00008726'
+    """
+    return f"ILSVRC2012_val_{int(index):08d}"
+
+
+def read_blacklist(path: str | os.PathLike) -> frozenset[str]:
+    """Read a devkit blacklist (one 1-based validation index per line) as a set of file stems.
+
+    Lines that already hold a stem (``ILSVRC2012_val_00000001``) are accepted as they are.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "bl.txt"
+        >>> _ = p.write_text("36\\n50\\n")
+        >>> sorted(read_blacklist(p))
+        ['ILSVRC2012_val_00000036', 'ILSVRC2012_val_00000050']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"blacklist file {path} not found")
+    stems = set()
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        if token.isdigit():
+            stems.add(val_stem(int(token)))
+        elif token.startswith("ILSVRC2012_val_"):
+            stems.add(Path(token).stem)
+        else:
+            raise ValueError(
+                f"{path}:{line_no}: expected a validation image index (e.g. 36); found {token!r}"
+            )
+    return frozenset(stems)
+
+
+# --------------------------------------------------------------------------- images
+@dataclass(frozen=True)
+class JpegInfo:
+    """What a JPEG header says: size, colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK) and
+    whether it is progressive."""
+
+    height: int
+    width: int
+    components: int
+    progressive: bool
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_info(data: bytes | bytearray | memoryview) -> JpegInfo | None:
+    """Parse a JPEG's markers up to its frame header; ``None`` if it is not a readable JPEG.
+
+    Only the header is read (microseconds), so the pipeline knows every image's original size
+    before decoding and can send the images the GPU decoder handles (baseline or progressive
+    3-component JPEGs) to it and the others (grayscale, CMYK, not a JPEG) to the CPU.
+
+    Example:
+        >>> from torchvision.io import encode_jpeg
+        >>> data = encode_jpeg(torch.zeros(3, 375, 500, dtype=torch.uint8)).numpy().tobytes()
+        >>> jpeg_info(data)
+        JpegInfo(height=375, width=500, components=3, progressive=False)
+    """
+    n = len(data)
+    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = (data[i + 2] << 8) | data[i + 3]
+        if marker in _SOF_MARKERS:
+            if i + 10 > n:
+                return None
+            h = (data[i + 5] << 8) | data[i + 6]
+            w = (data[i + 7] << 8) | data[i + 8]
+            comps = data[i + 9]
+            if h == 0 or w == 0 or comps not in (1, 3, 4):
+                return None
+            return JpegInfo(h, w, comps, marker in (0xC2, 0xC6, 0xCA, 0xCE))
+        if marker in (0xD9, 0xDA) or length < 2:  # end of image / start of scan before a frame
+            return None
+        i += 2 + length
+    return None
+
+
+def _pil_decode(data: bytes) -> Tensor:
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    return (
+        torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+        .view(rgb.height, rgb.width, 3)
+        .permute(2, 0, 1)
+        .contiguous()
+    )
+
+
+def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tensor:
+    """Decode an image file's bytes into a ``(3, H, W)`` uint8 RGB tensor on the CPU.
+
+    libjpeg-turbo (``torchvision.io.decode_jpeg``, which converts grayscale and CMYK to RGB)
+    first; PIL for anything else it can open (a PNG with a ``.JPEG`` name, some odd JPEGs).
+    A truncated or corrupt file raises :class:`UnreadableImage` naming it: the pipeline counts
+    and reports it and carries on.
+
+    Example:
+        >>> from torchvision.io import encode_jpeg
+        >>> gray = encode_jpeg(torch.full((1, 4, 6), 128, dtype=torch.uint8))
+        >>> decode_image(gray).shape
+        torch.Size([3, 4, 6])
+    """
+    from torchvision.io import ImageReadMode
+    from torchvision.io import decode_jpeg as _decode_jpeg
+
+    if isinstance(data, Tensor):
+        encoded = data.reshape(-1).to(torch.uint8)
+        raw = encoded.numpy().tobytes()
+    else:
+        raw = bytes(data)
+        encoded = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else None
+    if not raw:
+        raise UnreadableImage(f"{name}: empty file")
+    first_error = None
+    if jpeg_info(raw) is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img = _decode_jpeg(encoded, mode=ImageReadMode.RGB)
+            return img
+        except RuntimeError as e:
+            first_error = e
+    try:
+        return _pil_decode(raw)
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for bad files
+        detail = f"{first_error}; " if first_error else ""
+        msg = f"{detail}{type(e).__name__}: {e}".replace("\n", " ")
+        raise UnreadableImage(f"{name}: cannot decode ({msg[:300]})") from e
+
+
+# --------------------------------------------------------------------------- layouts
+def _images_in(folder: Path) -> dict[str, Path]:
+    out = {}
+    with os.scandir(folder) as it:
+        for e in it:
+            if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES):
+                out[Path(e.name).stem] = Path(e.path)
+    return out
+
+
+def _count_suffix(folder: Path, suffix: str, stop: int = 1) -> int:
+    n = 0
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.name.lower().endswith(suffix):
+                    n += 1
+                    if n >= stop:
+                        break
+    except OSError:
+        return 0
+    return n
+
+
+def _wnid_dirs(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(Path(e.path) for e in it if e.is_dir() and _WNID.match(e.name))
+    except OSError:
+        return []
+
+
+def _listing(root: Path, limit: int = 12) -> str:
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError as e:
+        return f"(cannot list: {e})"
+    if not entries:
+        return "(empty folder)"
+    shown = [e + ("/" if (root / e).is_dir() else "") for e in entries[:limit]]
+    more = f" ... and {len(entries) - limit} more" if len(entries) > limit else ""
+    return ", ".join(shown) + more
+
+
+EXPECTED = f"""expected one of these ILSVRC 2012 validation layouts under the root:
+  devkit:      {DEVKIT_IMAGES}/*.JPEG  +  ILSVRC2012_bbox_val_v3/val/*.xml
+  kaggle:      {KAGGLE_IMAGES}/*.JPEG  +  {KAGGLE_SOLUTION}  (+ {KAGGLE_SYNSETS})
+  torchvision: val/<wnid>/*.JPEG  +  the XML boxes beside each image or in ILSVRC2012_bbox_val_v3/val/"""
+
+
+def _devkit_boxes_dir(root: Path) -> Path | None:
+    for rel in DEVKIT_BOXES:
+        d = root / rel
+        if d.is_dir() and _count_suffix(d, ".xml"):
+            return d
+    return None
+
+
+def detect_layout(root: str | os.PathLike) -> Layout:
+    """Which layout ``root`` holds; :class:`LayoutError` listing what was expected and what was
+    found when it is none of them, or when a layout is incomplete (images without their boxes).
+
+    Example:
+        >>> import tempfile
+        >>> try:
+        ...     detect_layout(tempfile.mkdtemp())
+        ... except LayoutError as e:
+        ...     print(str(e).splitlines()[-1])
+        found: (empty folder)
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise LayoutError(f"{root} does not exist or is not a folder.\n{EXPECTED}")
+    found = _listing(root)
+    # devkit
+    if (root / DEVKIT_IMAGES).is_dir():
+        if not _count_suffix(root / DEVKIT_IMAGES, ".jpeg"):
+            raise LayoutError(
+                f"{root}: incomplete devkit layout: {DEVKIT_IMAGES}/ holds no .JPEG images.\n"
+                f"{EXPECTED}\nfound: {found}"
+            )
+        if _devkit_boxes_dir(root) is None:
+            raise LayoutError(
+                f"{root}: incomplete devkit layout: images in {DEVKIT_IMAGES}/ but no XML boxes in "
+                f"any of {', '.join(d + '/' for d in DEVKIT_BOXES)} (unpack "
+                f"ILSVRC2012_bbox_val_v3.tgz there).\nfound: {found}"
+            )
+        return "devkit"
+    # kaggle
+    kaggle_images = root / KAGGLE_IMAGES
+    if kaggle_images.is_dir() or (root / KAGGLE_SOLUTION).is_file():
+        missing = []
+        if not kaggle_images.is_dir() or not _count_suffix(kaggle_images, ".jpeg"):
+            missing.append(f"{KAGGLE_IMAGES}/*.JPEG")
+        if not (root / KAGGLE_SOLUTION).is_file():
+            missing.append(KAGGLE_SOLUTION)
+        if missing:
+            raise LayoutError(
+                f"{root}: incomplete kaggle layout: missing {' and '.join(missing)}.\n"
+                f"{EXPECTED}\nfound: {found}"
+            )
+        return "kaggle"
+    # torchvision
+    val = root / "val" if (root / "val").is_dir() else root
+    dirs = _wnid_dirs(val)
+    if dirs:
+        with_images = [d for d in dirs if _count_suffix(d, ".jpeg")]
+        if not with_images:
+            raise LayoutError(
+                f"{root}: incomplete torchvision layout: {len(dirs)} <wnid>/ folders but no .JPEG "
+                f"images in them.\n{EXPECTED}\nfound: {found}"
+            )
+        has_xml = any(_count_suffix(d, ".xml") for d in with_images) or any(
+            (root / rel).is_dir() and _count_suffix(root / rel, ".xml") for rel in TORCHVISION_BOXES
+        )
+        if not has_xml:
+            raise LayoutError(
+                f"{root}: incomplete torchvision layout: images in val/<wnid>/ but no XML boxes "
+                "beside them nor in ILSVRC2012_bbox_val_v3/val/ (torchvision's ImageNet has no "
+                f"boxes: unpack ILSVRC2012_bbox_val_v3.tgz into the root).\nfound: {found}"
+            )
+        return "torchvision"
+    # a devkit box tarball unpacked alone (val/*.xml) without the images
+    hint = ""
+    subs = [p for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
+    for sub in subs[:20]:
+        try:
+            detect_layout(sub)
+        except LayoutError:
+            continue
+        hint = f"\nhint: {sub} holds a complete layout: pass that folder as the root."
+        break
+    raise LayoutError(
+        f"{root} is not an ILSVRC 2012 validation folder: {EXPECTED}\nfound: {found}{hint}"
+    )
+
+
+def _class_index(classes: Sequence[str] | None) -> dict[str, int]:
+    if classes is None:
+        from camutils.models import imagenet_classes
+
+        classes = imagenet_classes()[0]
+    return {w: i for i, w in enumerate(classes)}
+
+
+def _make_record(
+    stem: str,
+    image: Path,
+    objects: list[tuple[str, Box]] | None,
+    size: tuple[int, int] | None,
+    index: Mapping[str, int],
+    problem: str | None = None,
+    wnid: str | None = None,
+) -> Record:
+    """Record from an annotation: the image's class is ``wnid`` (torchvision's folder) or the
+    first object's; its boxes are all the boxes of that class."""
+    if problem is not None:
+        return Record(
+            stem, image, wnid, index.get(wnid, -1) if wnid else -1, (), size, problem=problem
+        )
+    if not objects:
+        return Record(stem, image, wnid, index.get(wnid, -1) if wnid else -1, (), size,
+                      problem="bad annotation: no object boxes")  # fmt: skip
+    names = [w for w, _ in objects]
+    if wnid is not None and wnid not in names:
+        return Record(
+            stem, image, wnid, index.get(wnid, -1), (), size,
+            problem=f"label conflict: folder {wnid} but boxes of {', '.join(sorted(set(names)))}",
+        )  # fmt: skip
+    wnid = wnid or names[0]
+    if wnid not in index:
+        return Record(stem, image, wnid, -1, (), size,
+                      problem=f"unknown class: {wnid} is not one of the model's classes")  # fmt: skip
+    boxes = tuple(b for w, b in objects if w == wnid)
+    return Record(stem, image, wnid, index[wnid], boxes, size)
+
+
+def _read_devkit(root: Path, index: Mapping[str, int]) -> tuple[list[Record], list[str]]:
+    images = _images_in(root / DEVKIT_IMAGES)
+    boxes_dir = _devkit_boxes_dir(root)
+    assert boxes_dir is not None
+    xmls = {p.stem: p for p in boxes_dir.iterdir() if p.suffix.lower() == ".xml"}
+    records = []
+    for stem in sorted(images):
+        xml = xmls.get(stem)
+        if xml is None:
+            records.append(
+                _make_record(
+                    stem,
+                    images[stem],
+                    None,
+                    None,
+                    index,
+                    problem=f"missing annotation: no {stem}.xml in {boxes_dir}",
+                )  # fmt: skip
+            )
+            continue
+        try:
+            size, objects = parse_voc_xml(xml)
+        except ValueError as e:
+            records.append(
+                _make_record(stem, images[stem], None, None, index, problem=f"bad annotation: {e}")
+            )
+            continue
+        records.append(_make_record(stem, images[stem], objects, size, index))
+    orphans = sorted(set(xmls) - set(images))
+    return records, orphans
+
+
+def _read_kaggle(
+    root: Path, index: Mapping[str, int], notes: list[str]
+) -> tuple[list[Record], list[str]]:
+    images = _images_in(root / KAGGLE_IMAGES)
+    solution = parse_solution_csv(root / KAGGLE_SOLUTION)
+    mapping = root / KAGGLE_SYNSETS
+    if mapping.is_file():
+        wnids = read_synset_mapping(mapping)
+        order = sorted(index, key=index.__getitem__)
+        if wnids != order:
+            notes.append(
+                f"{KAGGLE_SYNSETS} lists {len(wnids)} classes in an order different from the "
+                "model's; class indices follow the model's (sorted-wnid) order"
+            )
+    records = []
+    for stem in sorted(images):
+        objects = solution.get(stem)
+        if objects is None:
+            records.append(
+                _make_record(
+                    stem,
+                    images[stem],
+                    None,
+                    None,
+                    index,
+                    problem=f"missing annotation: no row {stem} in {KAGGLE_SOLUTION}",
+                )  # fmt: skip
+            )
+            continue
+        records.append(_make_record(stem, images[stem], objects, None, index))
+    orphans = sorted(set(solution) - set(images))
+    return records, orphans
+
+
+def _read_torchvision(root: Path, index: Mapping[str, int]) -> tuple[list[Record], list[str]]:
+    val = root / "val" if (root / "val").is_dir() else root
+    xml_dirs = [root / rel for rel in TORCHVISION_BOXES if (root / rel).is_dir()]
+    shared_xmls: dict[str, Path] = {}
+    for d in xml_dirs[:1]:
+        shared_xmls = {p.stem: p for p in d.iterdir() if p.suffix.lower() == ".xml"}
+    records = []
+    seen = set()
+    for d in _wnid_dirs(val):
+        for stem, path in sorted(_images_in(d).items()):
+            seen.add(stem)
+            xml = path.with_suffix(".xml")
+            if not xml.is_file():
+                xml = shared_xmls.get(stem)
+            if xml is None:
+                records.append(
+                    _make_record(
+                        stem,
+                        path,
+                        None,
+                        None,
+                        index,
+                        wnid=d.name,
+                        problem=f"missing annotation: no {stem}.xml beside the image"
+                        + (f" nor in {xml_dirs[0]}" if xml_dirs else ""),
+                    )  # fmt: skip
+                )
+                continue
+            try:
+                size, objects = parse_voc_xml(xml)
+            except ValueError as e:
+                records.append(_make_record(stem, path, None, None, index, wnid=d.name,
+                                            problem=f"bad annotation: {e}"))  # fmt: skip
+                continue
+            records.append(_make_record(stem, path, objects, size, index, wnid=d.name))
+    records.sort(key=lambda r: r.stem)
+    orphans = sorted(set(shared_xmls) - seen)
+    return records, orphans
+
+
+def _find_blacklist(root: Path) -> Path | None:
+    for base in (
+        root,
+        root / "ILSVRC2012_devkit_t12" / "data",
+        root / "devkit" / "data",
+        root / "data",
+    ):
+        for name in BLACKLIST_NAMES:
+            if (base / name).is_file():
+                return base / name
+    return None
+
+
+def open_ilsvrc(
+    root: str | os.PathLike,
+    blacklist: str | os.PathLike | bool | None = None,
+    classes: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> ILSVRCVal:
+    """Find the validation images and their boxes under ``root`` (layout detected).
+
+    Args:
+        root: the folder holding one of the layouts described in this module's docstring.
+        blacklist: a devkit blacklist file (one 1-based validation index per line, e.g.
+            ``ILSVRC2015_clsloc_validation_blacklist.txt``), ``None`` to use one found in the
+            root (or its ``ILSVRC2012_devkit_t12/data``) if any, ``False`` for none. Blacklisted
+            images stay in the records, flagged, so that metrics can be reported with and
+            without them.
+        classes: the model's wnids in class-index order (default: ImageNet's sorted wnids).
+        limit: keep only the first ``limit`` images in stem order.
+
+    Raises:
+        LayoutError: the root is not a known layout, or is incomplete; the message lists the
+            layouts expected and the entries found.
+    """
+    root = Path(root).expanduser()
+    layout = detect_layout(root)
+    index = _class_index(classes)
+    notes: list[str] = []
+    if layout == "devkit":
+        records, orphans = _read_devkit(root, index)
+    elif layout == "kaggle":
+        records, orphans = _read_kaggle(root, index, notes)
+    else:
+        records, orphans = _read_torchvision(root, index)
+    bl_file: Path | None = None
+    if blacklist is None:
+        bl_file = _find_blacklist(root)
+    elif blacklist is not False and blacklist is not True:
+        bl_file = Path(blacklist)
+    elif blacklist is True:
+        bl_file = _find_blacklist(root)
+        if bl_file is None:
+            raise FileNotFoundError(
+                f"no blacklist file ({' or '.join(BLACKLIST_NAMES)}) found in {root}"
+            )
+    bl = read_blacklist(bl_file) if bl_file is not None else frozenset()
+    if bl:
+        records = [replace(r, blacklisted=r.stem in bl) for r in records]
+    val = ILSVRCVal(root, layout, records, orphans, bl_file, bl, notes)
+    return val.subset(limit)
+
+
+def boxes_tensor(records: Iterable[Record], device=None) -> tuple[Tensor, Tensor]:
+    """Pad the records' ground-truth boxes into ``(B, G, 4)`` long boxes and a ``(B, G)`` validity
+    mask, ``G`` = the largest number of boxes of one image (at least 1).
+
+    Example:
+        >>> r1 = Record("a", Path("a.JPEG"), "n01440764", 0, ((0, 0, 9, 9),))
+        >>> r2 = Record("b", Path("b.JPEG"), "n01440764", 0, ((1, 1, 5, 5), (2, 2, 8, 8)))
+        >>> boxes, valid = boxes_tensor([r1, r2])
+        >>> boxes.shape, valid.tolist()
+        (torch.Size([2, 2, 4]), [[True, False], [True, True]])
+    """
+    records = list(records)
+    g = max([len(r.boxes) for r in records] + [1])
+    boxes = torch.zeros(len(records), g, 4, dtype=torch.long)
+    valid = torch.zeros(len(records), g, dtype=torch.bool)
+    for i, r in enumerate(records):
+        if r.boxes:
+            boxes[i, : len(r.boxes)] = torch.tensor(r.boxes, dtype=torch.long)
+            valid[i, : len(r.boxes)] = True
+    return boxes.to(device), valid.to(device)
+
+
+# --------------------------------------------------------------------------- a synthetic set
+# ImageNet validation images are mostly 500 pixels on the long side; these (width, height)
+# pairs and weights follow the most common sizes, with a few larger photos.
+TYPICAL_SIZES: tuple[tuple[tuple[int, int], float], ...] = (
+    ((500, 375), 0.40),
+    ((375, 500), 0.12),
+    ((500, 333), 0.12),
+    ((333, 500), 0.04),
+    ((500, 334), 0.05),
+    ((500, 500), 0.05),
+    ((500, 400), 0.04),
+    ((500, 281), 0.04),
+    ((500, 356), 0.04),
+    ((400, 500), 0.03),
+    ((640, 480), 0.03),
+    ((800, 600), 0.02),
+    ((1024, 768), 0.02),
+)
+
+
+@dataclass
+class SyntheticVal:
+    """What :func:`make_synthetic_val` wrote: the root, its layout, and which stems are special."""
+
+    root: Path
+    layout: Layout
+    n_images: int
+    special: dict[str, str]  # kind -> stem: "multi_box", "grayscale", "cmyk", "corrupt", ...
+
+
+def _synthetic_picture(rng, width: int, height: int, boxes: list[Box]):
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    chans = [
+        (xx * rng.uniform(0.1, 0.5) + yy * rng.uniform(0.0, 0.4) + rng.uniform(0, 255)) % 256
+        for _ in range(3)
+    ]
+    img = Image.fromarray(np.stack(chans, -1).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for x0, y0, x1, y1 in boxes:  # an "object" filling each box
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.ellipse([x0, y0, x1, y1], fill=color)
+    arr = np.asarray(img).astype(np.int16)
+    arr += rng.integers(-24, 25, size=arr.shape, dtype=np.int16)  # texture: realistic file sizes
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+def _voc_xml(stem: str, width: int, height: int, objects: list[tuple[str, Box]]) -> str:
+    objs = "".join(
+        f"<object><name>{w}</name><pose>Unspecified</pose><truncated>0</truncated>"
+        f"<difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+        f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+        for w, b in objects
+    )
+    return (
+        f"<annotation><folder>val</folder><filename>{stem}</filename><source><database>ILSVRC_2012"
+        f"</database></source><size><width>{width}</width><height>{height}</height><depth>3"
+        f"</depth></size><segmented>0</segmented>{objs}</annotation>\n"
+    )
+
+
+def make_synthetic_val(
+    root: str | os.PathLike,
+    n_images: int = 32,
+    layout: Layout = "devkit",
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    special: bool = True,
+    unique: int | None = None,
+    blacklist: Sequence[int] = (),
+    quality: int = 90,
+) -> SyntheticVal:
+    """Write an ILSVRC-shaped validation set (random pictures, real file formats) under ``root``.
+
+    Images take ImageNet's typical sizes (:data:`TYPICAL_SIZES`), are saved as JPEG (quality 90,
+    about 100 kB for 500x375 like the real ones) with one "object" per ground-truth box;
+    about one image in six has two or three boxes. With ``special`` (and ``n_images >= 8``)
+    images 1-6 are the cases a reader must handle: 1 has three boxes, 2 is a grayscale JPEG, 3 a
+    CMYK JPEG, 4 a corrupt (truncated) JPEG, 5 has no annotation, 6 is a PNG saved under a
+    ``.JPEG`` name. ``unique`` distinct pictures are encoded and reused in turn (default all:
+    set it to a few hundred to write thousands of images quickly). ``blacklist`` writes those
+    1-based indices to ``ILSVRC2015_clsloc_validation_blacklist.txt`` in the root.
+
+    Example:
+        >>> import tempfile
+        >>> syn = make_synthetic_val(tempfile.mkdtemp(), 8, layout="kaggle")
+        >>> syn.special["cmyk"]
+        'ILSVRC2012_val_00000003'
+    """
+    import numpy as np
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    if classes is None:
+        from camutils.models import imagenet_classes
+
+        classes = imagenet_classes()[0]
+    sizes = [s for s, _ in TYPICAL_SIZES]
+    weights = np.array([w for _, w in TYPICAL_SIZES])
+    weights /= weights.sum()
+    unique = n_images if unique is None else max(1, min(unique, n_images))
+    specials = {}
+    if special and n_images >= 8:
+        specials = {
+            "multi_box": val_stem(1),
+            "grayscale": val_stem(2),
+            "cmyk": val_stem(3),
+            "corrupt": val_stem(4),
+            "missing_annotation": val_stem(5),
+            "png_named_jpeg": val_stem(6),
+        }
+    kind_of = {v: k for k, v in specials.items()}
+
+    if layout == "devkit":
+        img_dir = root / DEVKIT_IMAGES
+        xml_dir = root / "ILSVRC2012_bbox_val_v3" / "val"
+        xml_dir.mkdir(parents=True, exist_ok=True)
+    elif layout == "kaggle":
+        img_dir = root / KAGGLE_IMAGES
+    elif layout == "torchvision":
+        img_dir = root / "val"
+    else:
+        raise ValueError(f"layout must be 'devkit', 'kaggle' or 'torchvision'; found {layout!r}")
+    img_dir.mkdir(parents=True, exist_ok=True)
+
+    pool: list[tuple[bytes, int, int, list[Box]]] = []
+    solution_rows = []
+    for i in range(1, n_images + 1):
+        stem = val_stem(i)
+        kind = kind_of.get(stem)
+        wnid = classes[int(rng.integers(len(classes)))]
+        if kind is None and len(pool) >= unique:
+            data, width, height, boxes = pool[(i - 1) % unique]
+        else:
+            width, height = sizes[int(rng.choice(len(sizes), p=weights))]
+            n_boxes = (
+                3
+                if kind == "multi_box"
+                else (int(rng.integers(2, 4)) if rng.random() < 1 / 6 else 1)
+            )
+            boxes = []
+            for _ in range(n_boxes):
+                bw = int(width * rng.uniform(0.2, 0.8 if n_boxes == 1 else 0.45))
+                bh = int(height * rng.uniform(0.2, 0.8 if n_boxes == 1 else 0.45))
+                x0 = int(rng.integers(0, width - bw))
+                y0 = int(rng.integers(0, height - bh))
+                boxes.append((x0, y0, x0 + bw - 1, y0 + bh - 1))
+            picture = _synthetic_picture(rng, width, height, boxes)
+            buf = io.BytesIO()
+            if kind == "grayscale":
+                picture.convert("L").save(buf, "JPEG", quality=quality)
+            elif kind == "cmyk":
+                picture.convert("CMYK").save(buf, "JPEG", quality=quality)
+            elif kind == "png_named_jpeg":
+                picture.save(buf, "PNG")
+            else:
+                picture.save(buf, "JPEG", quality=quality)
+            data = buf.getvalue()
+            if kind == "corrupt":
+                data = data[: len(data) // 3]
+            elif kind is None and len(pool) < unique:
+                pool.append((data, width, height, boxes))
+        folder = img_dir / wnid if layout == "torchvision" else img_dir
+        folder.mkdir(exist_ok=True)
+        (folder / f"{stem}.JPEG").write_bytes(data)
+        objects = [(wnid, b) for b in boxes]
+        if kind == "missing_annotation":
+            continue
+        if layout == "devkit":
+            (xml_dir / f"{stem}.xml").write_text(_voc_xml(stem, width, height, objects))
+        elif layout == "torchvision":
+            (folder / f"{stem}.xml").write_text(_voc_xml(stem, width, height, objects))
+        else:
+            pred = " ".join(f"{w} {b[0]} {b[1]} {b[2]} {b[3]}" for w, b in objects)
+            solution_rows.append(f"{stem},{pred}")
+    if layout == "kaggle":
+        (root / KAGGLE_SOLUTION).write_text(
+            "ImageId,PredictionString\n" + "\n".join(solution_rows) + "\n"
+        )
+        (root / KAGGLE_SYNSETS).write_text("".join(f"{w} class {w}\n" for w in classes))
+    if blacklist:
+        (root / BLACKLIST_NAMES[0]).write_text("".join(f"{int(i)}\n" for i in blacklist))
+    return SyntheticVal(root, layout, n_images, specials)
