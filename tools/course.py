@@ -5,6 +5,10 @@ and nowhere else. From it and the notebook files this script writes:
 
 - in every ``notebooks/NN_*.ipynb``: the header cell (navigation line and Colab badge), the setup
   code cell (works locally and on Colab) and the footer navigation cell, all tagged ``course:*``;
+- in every notebook: slide metadata for lecture mode (``tools/slides.py``), where a cell has
+  none: headings start a slide, other text a sub-slide, code stays on its slide, and code
+  longer than ``FOLD_LINES`` lines is tagged ``fold-code`` (its input is left out of the
+  slides, its output shown);
 - in ``README.md``: the table of the course between ``<!-- course-table:start -->`` and
   ``<!-- course-table:end -->``.
 
@@ -31,6 +35,7 @@ README = ROOT / "README.md"
 BRANCH = "main"
 TABLE_START, TABLE_END = "<!-- course-table:start -->", "<!-- course-table:end -->"
 TAG_HEADER, TAG_SETUP, TAG_FOOTER = "course:header", "course:setup", "course:footer"
+FOLD_LINES, FOLD_TAG = 12, "fold-code"
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 
 
@@ -150,7 +155,25 @@ def render_notebook(entries: list[Entry], i: int) -> nbformat.NotebookNode:
     # title first, then header, setup, the rest, footer
     title = own[:1] if own and own[0].cell_type == "markdown" else []
     nb.cells = [*title, header, setup, *own[len(title) :], footer]
+    for cell in nb.cells:
+        _add_slide_metadata(cell)
     return nb
+
+
+def _add_slide_metadata(cell) -> None:
+    tags = _tags(cell)
+    if "slideshow" not in cell.metadata:
+        if _is_generated(cell):
+            kind = "skip"
+        elif cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0]
+            kind = "slide" if first.startswith(("# ", "## ")) else "subslide"
+        else:
+            kind = "-"
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    long_code = cell.cell_type == "code" and len(cell.source.splitlines()) > FOLD_LINES
+    if long_code and not _is_generated(cell) and FOLD_TAG not in tags:
+        cell.metadata["tags"] = [*tags, FOLD_TAG]
 
 
 def render_table(entries: list[Entry]) -> str:
