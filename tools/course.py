@@ -10,7 +10,8 @@ and nowhere else. From it and the notebook files this script writes:
   longer than ``FOLD_LINES`` lines is tagged ``fold-code`` (its input is left out of the
   slides, its output shown);
 - in ``README.md``: the table of the course between ``<!-- course-table:start -->`` and
-  ``<!-- course-table:end -->``.
+  ``<!-- course-table:end -->``, and the Colab badges between ``<!-- colab-badges:start -->``
+  and ``<!-- colab-badges:end -->``.
 
 Usage::
 
@@ -34,6 +35,7 @@ NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 BRANCH = "main"
 TABLE_START, TABLE_END = "<!-- course-table:start -->", "<!-- course-table:end -->"
+BADGES_START, BADGES_END = "<!-- colab-badges:start -->", "<!-- colab-badges:end -->"
 TAG_HEADER, TAG_SETUP, TAG_FOOTER = "course:header", "course:setup", "course:footer"
 FOLD_LINES, FOLD_TAG = 12, "fold-code"
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
@@ -91,7 +93,7 @@ def course_entries() -> list[Entry]:
             if cell.cell_type == "markdown" and not _is_generated(cell):
                 lines = cell.source.strip().splitlines()
                 if lines and lines[0].startswith("# "):
-                    title = lines[0][2:].strip()
+                    title = re.sub(r"^\d\d\s*·\s*", "", lines[0][2:].strip())
                     rest = [ln.strip() for ln in lines[1:] if ln.strip()]
                     summary = rest[0] if rest else ""
                 break
@@ -184,6 +186,14 @@ def render_table(entries: list[Entry]) -> str:
     return "\n".join(rows)
 
 
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"README.md lacks the markers {start} ... {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def sync(check: bool) -> list[str]:
     """Rewrite (or, with ``check``, only list) the files that are out of date."""
     stale = []
@@ -196,11 +206,9 @@ def sync(check: bool) -> list[str]:
             if not check:
                 nbformat.write(new, entry.path)
     text = README.read_text(encoding="utf-8")
-    if TABLE_START not in text or TABLE_END not in text:
-        raise ValueError(f"README.md lacks the markers {TABLE_START} ... {TABLE_END}")
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    new_text = f"{head}{TABLE_START}\n{render_table(entries)}\n{TABLE_END}{tail}"
+    new_text = _replace_block(text, TABLE_START, TABLE_END, render_table(entries))
+    badges = "\n".join(f"- {e.number} · {e.title}: {colab_badge(e.path.name)}" for e in entries)
+    new_text = _replace_block(new_text, BADGES_START, BADGES_END, badges)
     if new_text != text:
         stale.append("README.md")
         if not check:
