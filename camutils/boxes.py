@@ -1,0 +1,703 @@
+"""From class activation maps to boxes: thresholds, connected components, the paper's rule, the
+original release's heuristics, and the geometry between network input and original image.
+
+The paper's rule (Zhou et al. 2016, Sec. 3): keep the locations whose map value is at least 20%
+of the map's maximum, and take the bounding box of the largest connected component::
+
+    mask_c(x, y) = [ M_c(x, y) >= t * max_{x', y'} M_c(x', y') ],      t = 0.2
+    box_c        = bounding box of the largest connected component of mask_c
+
+Everything on that path is batched and stays on the input's device (the GPU when present): the
+connected components are found with tensor operations only (min-label propagation with
+hooking and pointer jumping), no per-image Python loop and no SciPy. The release's heuristics
+(:func:`heuristic_boxes`) are a CPU reference implementation with SciPy.
+
+Boxes are ``(xmin, ymin, xmax, ymax)`` int64 in INCLUSIVE pixel coordinates, the ILSVRC
+convention: a box covers ``xmax - xmin + 1`` columns (see :func:`camutils.metrics.box_iou`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "all_component_boxes",
+    "boxes_to_input",
+    "boxes_to_original",
+    "connected_components",
+    "heuristic_box_candidates",
+    "heuristic_boxes",
+    "largest_component_boxes",
+    "largest_component_boxes_from_masks",
+    "table3_guesses",
+    "threshold_masks",
+]
+
+# Pixels per chunk in the batched component search: bounds the memory of the int64 work tensors
+# (a few hundred bytes per pixel at most) while keeping batches large on a GPU.
+DEFAULT_CHUNK_PIXELS = 2**24
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_maps(x: Tensor, name: str, *, boolean: bool = False) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; found {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{name} must be (..., H, W); found shape {tuple(x.shape)}")
+    if boolean and x.dtype != torch.bool:
+        raise TypeError(f"{name} must be a bool tensor; found dtype {x.dtype}")
+    if not boolean and not (x.dtype.is_floating_point or x.dtype in _INT_DTYPES):
+        raise TypeError(f"{name} must be a real-valued tensor; found dtype {x.dtype}")
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"{name} must have H, W >= 1; found shape {tuple(x.shape)}")
+
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _check_connectivity(connectivity: int) -> None:
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8; found {connectivity!r}")
+
+
+def _whole_map_boxes(n: int, height: int, width: int, device: torch.device) -> Tensor:
+    box = torch.tensor([0, 0, width - 1, height - 1], dtype=torch.long, device=device)
+    return box.expand(n, 4).clone()
+
+
+# --------------------------------------------------------------------------- thresholds
+def threshold_masks(cams: Tensor, threshold: float | Tensor = 0.2) -> Tensor:
+    """Keep the locations at least ``threshold`` times as strong as the map's maximum.
+
+    ``mask(x, y) = [M(x, y) >= t * max M]  and  [max M > 0]``, over the last two dimensions of
+    ``cams`` (``(B, n, H, W)`` or any ``(..., H, W)``). A map whose maximum is ``<= 0`` (no
+    positive evidence, for example the all-zero result of normalising a constant map) gives an
+    empty mask. With ``t = 0`` every non-negative location is kept.
+
+    Args:
+        cams: the maps, any real dtype, any device.
+        threshold: a float in ``[0, 1]``, or a tensor broadcastable to ``cams.shape[:-2]`` (one
+            threshold per map, for example a ``(T, 1, 1)`` tensor against ``(B, n)`` maps gives
+            ``(T, B, n, H, W)`` masks).
+
+    Returns:
+        A bool tensor of the broadcast shape ``(..., H, W)``, on the maps' device.
+
+    Raises:
+        ValueError: a map contains NaN, or a threshold lies outside ``[0, 1]``.
+
+    Example:
+        >>> cam = torch.tensor([[[[0.0, 0.1], [0.5, 1.0]]]])
+        >>> threshold_masks(cam, 0.2).int()
+        tensor([[[[0, 0],
+                  [1, 1]]]], dtype=torch.int32)
+        >>> threshold_masks(torch.zeros(1, 1, 2, 2)).any().item()
+        False
+    """
+    _check_maps(cams, "cams")
+    x = cams if cams.dtype.is_floating_point else cams.float()
+    peak = x.amax(dim=(-2, -1), keepdim=True)
+    if bool(torch.isnan(peak).any()):
+        raise ValueError("cams contain NaN; a map with NaN has no defined maximum to threshold")
+    if isinstance(threshold, Tensor):
+        t = threshold.to(device=x.device, dtype=x.dtype)
+        if t.numel() and (bool((t < 0).any()) or bool((t > 1).any()) or bool(t.isnan().any())):
+            raise ValueError("thresholds must lie in [0, 1] (fractions of each map's maximum)")
+        t = t[..., None, None]
+    else:
+        t = float(threshold)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1] (a fraction of the max); found {t}")
+    return (x >= t * peak) & (peak > 0)
+
+
+# --------------------------------------------------------------------------- components
+def _neighbour_min(rep: Tensor, connectivity: int, fill: int) -> Tensor:
+    """Minimum over each pixel and its 4 or 8 neighbours of an ``(N, H, W)`` integer tensor."""
+    p = F.pad(rep, (1, 1), value=fill)
+    row = torch.minimum(torch.minimum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
+    if connectivity == 8:
+        q = F.pad(row, (0, 0, 1, 1), value=fill)
+        return torch.minimum(torch.minimum(q[..., :-2, :], q[..., 1:-1, :]), q[..., 2:, :])
+    q = F.pad(rep, (0, 0, 1, 1), value=fill)
+    col = torch.minimum(q[..., :-2, :], q[..., 2:, :])
+    return torch.minimum(row, col)
+
+
+def _component_roots(fg: Tensor, connectivity: int, jumps: int = 2) -> Tensor:
+    """For ``(N, H, W)`` masks, the raster index of each pixel's component root.
+
+    Returns an ``(N, H*W + 1)`` int64 tensor ``rep``: for a foreground pixel ``p``, ``rep[p]``
+    is the smallest raster index ``y * W + x`` in its component (the component's first pixel in
+    raster order); background pixels and the extra last column hold the sentinel ``H*W``.
+
+    Min-label propagation, made fast by two classic tricks of parallel union-find
+    (Shiloach-Vishkin): *hooking* (the root a pixel points to also takes the smaller label
+    seen around that pixel) and *pointer jumping* (``rep <- rep[rep]``), so long snakes need a
+    few dozen rounds, not one round per pixel of their length. Every value stays the index of a
+    pixel of the same component and only decreases, so the fixed point is the component's
+    first pixel.
+    """
+    n, h, w = fg.shape
+    hw = h * w
+    device = fg.device
+    flat_fg = fg.reshape(n, hw)
+    idx = torch.arange(hw, device=device, dtype=torch.long)
+    rep = torch.where(flat_fg, idx, hw)
+    rep = torch.cat([rep, torch.full((n, 1), hw, device=device, dtype=torch.long)], dim=1)
+    for _ in range(hw + 2):
+        nb = _neighbour_min(rep[:, :hw].view(n, h, w), connectivity, hw).reshape(n, hw)
+        nb = torch.where(flat_fg, nb, hw)
+        new = rep.scatter_reduce(1, rep[:, :hw], nb, reduce="amin")  # hooking
+        new[:, :hw] = torch.minimum(new[:, :hw], nb)
+        for _ in range(jumps):  # pointer jumping; rep[q] <= q, so no extra min is needed
+            new = new.gather(1, new)
+        if torch.equal(new, rep):
+            return rep
+        rep = new
+    raise RuntimeError("connected components did not converge")  # pragma: no cover
+
+
+def _flatten_masks(masks: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    lead = tuple(masks.shape[:-2])
+    return masks.reshape(-1, *masks.shape[-2:]), lead
+
+
+def _chunks(n: int, hw: int, chunk_pixels: int) -> list[slice]:
+    step = max(1, chunk_pixels // max(hw, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def connected_components(
+    masks: Tensor, connectivity: int = 8, chunk_pixels: int = DEFAULT_CHUNK_PIXELS
+) -> Tensor:
+    """Label the connected components of boolean masks, batched, on the masks' device.
+
+    Args:
+        masks: ``(B, n, H, W)``, ``(N, H, W)`` or any ``(..., H, W)`` bool tensor.
+        connectivity: ``8`` (diagonal neighbours touch, the default, like OpenCV's contours)
+            or ``4``. Same as ``scipy.ndimage.label`` with
+            ``generate_binary_structure(2, 2)`` or ``(2, 1)``.
+        chunk_pixels: maps are processed in groups of about this many pixels (memory bound).
+
+    Returns:
+        int64 labels of the masks' shape: 0 for background, ``1..K`` for the ``K`` components
+        of each map, numbered in raster order of their first pixel, which is exactly the
+        numbering of ``scipy.ndimage.label``.
+
+    Example:
+        >>> m = torch.tensor([[1, 0, 1], [0, 0, 1], [1, 0, 0]], dtype=torch.bool)
+        >>> connected_components(m[None], connectivity=4)[0]
+        tensor([[1, 0, 2],
+                [0, 0, 2],
+                [3, 0, 0]])
+        >>> connected_components(torch.eye(3, dtype=torch.bool)[None])[0].unique().tolist()
+        [0, 1]
+    """
+    _check_maps(masks, "masks", boolean=True)
+    _check_connectivity(connectivity)
+    flat, _ = _flatten_masks(masks)
+    n, h, w = flat.shape
+    hw = h * w
+    out = torch.zeros((n, hw), dtype=torch.long, device=masks.device)
+    idx = torch.arange(hw, device=masks.device)
+    for sl in _chunks(n, hw, chunk_pixels):
+        rep = _component_roots(flat[sl], connectivity)[:, :hw]
+        is_root = rep == idx
+        number = is_root.long().cumsum(dim=1)
+        fg = rep < hw
+        out[sl] = torch.where(fg, number.gather(1, rep.clamp(max=hw - 1)), 0)
+    return out.view(masks.shape)
+
+
+def largest_component_boxes_from_masks(
+    masks: Tensor, connectivity: int = 8, chunk_pixels: int = DEFAULT_CHUNK_PIXELS
+) -> Tensor:
+    """Bounding box of the largest connected component of each mask (``(..., H, W)`` bool).
+
+    The largest component is the one with the most pixels; ties go to the component whose
+    first pixel comes first in raster order (row by row, top to bottom), that is the smallest
+    ``scipy.ndimage.label`` number among the largest. An empty mask gives the whole map
+    ``(0, 0, W - 1, H - 1)``: see :func:`largest_component_boxes` for why.
+
+    Returns:
+        ``(..., 4)`` int64 inclusive boxes ``(xmin, ymin, xmax, ymax)`` on the masks' device.
+
+    Example:
+        >>> m = torch.zeros(1, 5, 6, dtype=torch.bool)
+        >>> m[0, 0, 0] = True               # one pixel
+        >>> m[0, 2:4, 1:5] = True           # 2 x 4 = 8 pixels
+        >>> largest_component_boxes_from_masks(m)
+        tensor([[1, 2, 4, 3]])
+    """
+    _check_maps(masks, "masks", boolean=True)
+    _check_connectivity(connectivity)
+    flat, lead = _flatten_masks(masks)
+    n, h, w = flat.shape
+    hw = h * w
+    device = masks.device
+    out = _whole_map_boxes(n, h, w, device)
+    for sl in _chunks(n, hw, chunk_pixels):
+        rep = _component_roots(flat[sl], connectivity)
+        m = rep.shape[0]
+        area = torch.zeros((m, hw + 1), dtype=torch.long, device=device)
+        area.scatter_add_(1, rep, torch.ones_like(rep))
+        area = area[:, :hw]
+        # argmax returns the first maximal index: the root that comes first in raster order.
+        best = area.argmax(dim=1)
+        found = area.amax(dim=1) > 0
+        sel = (rep[:, :hw] == best[:, None]).view(m, h, w)
+        rows = sel.any(dim=2).to(torch.uint8)
+        cols = sel.any(dim=1).to(torch.uint8)
+        ymin = rows.argmax(dim=1)
+        ymax = h - 1 - rows.flip(1).argmax(dim=1)
+        xmin = cols.argmax(dim=1)
+        xmax = w - 1 - cols.flip(1).argmax(dim=1)
+        boxes = torch.stack([xmin, ymin, xmax, ymax], dim=1)
+        out[sl] = torch.where(found[:, None], boxes, out[sl])
+    return out.view(*lead, 4)
+
+
+def largest_component_boxes(
+    cams: Tensor,
+    threshold: float | Tensor = 0.2,
+    connectivity: int = 8,
+    chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
+) -> Tensor:
+    """The paper's box: threshold each map at ``t * max``, keep its largest connected component.
+
+    ``mask_c = [M_c >= t * max M_c]`` (:func:`threshold_masks`), then the bounding box of the
+    component of ``mask_c`` with the most pixels (8-connected by default).
+
+    Rules that the paper leaves open, fixed here:
+
+    - Tie-break: among components of equal size, the one whose first pixel comes first in
+      raster order (top row first, then left to right).
+    - Empty mask (the map's max is ``<= 0``, for example a constant map after
+      :func:`~camutils.cam.normalize_cams`, or a threshold above every value): the whole map
+      ``(0, 0, W - 1, H - 1)``. The map then gives no evidence of where the object is, and the
+      whole image is the guess that claims nothing; it keeps every guess a valid box, so IoU
+      and the errors stay defined.
+
+    Args:
+        cams: ``(B, n, H, W)`` maps (or any ``(..., H, W)``) at the resolution where the boxes
+            are wanted (upsample them first with :func:`~camutils.cam.upsample_cams`).
+        threshold: fraction of each map's maximum, a float or a tensor broadcastable to
+            ``cams.shape[:-2]`` (see :func:`threshold_masks`).
+        connectivity: 8 or 4.
+        chunk_pixels: memory bound of one batched component search.
+
+    Returns:
+        ``(B, n, 4)`` int64 inclusive boxes ``(xmin, ymin, xmax, ymax)`` on ``cams.device``.
+
+    Example:
+        >>> cam = torch.zeros(1, 1, 6, 8)
+        >>> cam[0, 0, 1:3, 1:4] = 1.0       # a 2 x 3 blob
+        >>> cam[0, 0, 5, 7] = 0.9           # a single strong pixel
+        >>> largest_component_boxes(cam)
+        tensor([[[1, 1, 3, 2]]])
+        >>> largest_component_boxes(torch.zeros(1, 1, 6, 8))   # empty mask: whole map
+        tensor([[[0, 0, 7, 5]]])
+    """
+    masks = threshold_masks(cams, threshold)
+    return largest_component_boxes_from_masks(masks, connectivity, chunk_pixels)
+
+
+def all_component_boxes(
+    masks: Tensor, connectivity: int = 8, chunk_pixels: int = DEFAULT_CHUNK_PIXELS
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The bounding box of every connected component of every mask.
+
+    The boxes equal those of OpenCV's outer contours (``cv2.findContours`` +
+    ``boundingRect``) for 8-connectivity, which is what "all contours" evaluations
+    (MaxBoxAccV2) use.
+
+    Args:
+        masks: ``(..., H, W)`` bool.
+
+    Returns:
+        ``(boxes (M, 4), map_index (M,), area (M,))``: one row per component, ``map_index`` the
+        index of its map in ``masks.reshape(-1, H, W)``, ``area`` its pixel count; components
+        sorted by map, then in raster order of their first pixel. All int64, on the masks'
+        device.
+
+    Example:
+        >>> m = torch.tensor([[[1, 1, 0, 0], [0, 0, 0, 1]]], dtype=torch.bool)
+        >>> all_component_boxes(m, connectivity=4)
+        (tensor([[0, 0, 1, 0],
+                [3, 1, 3, 1]]), tensor([0, 0]), tensor([2, 1]))
+    """
+    _check_maps(masks, "masks", boolean=True)
+    _check_connectivity(connectivity)
+    flat, _ = _flatten_masks(masks)
+    n, h, w = flat.shape
+    hw = h * w
+    device = masks.device
+    idx = torch.arange(hw, device=device)
+    xs, ys = idx % w, idx // w
+    out_boxes, out_map, out_area = [], [], []
+    for sl in _chunks(n, hw, chunk_pixels):
+        rep = _component_roots(flat[sl], connectivity)
+        m = rep.shape[0]
+        src = rep[:, :hw]
+
+        def reduce(values: Tensor, how: str, init: int, src: Tensor = src, m: int = m) -> Tensor:
+            acc = torch.full((m, hw + 1), init, dtype=torch.long, device=device)
+            return acc.scatter_reduce(1, src, values.expand(m, hw), reduce=how)[:, :hw]
+
+        xmin, xmax = reduce(xs, "amin", w), reduce(xs, "amax", -1)
+        ymin, ymax = reduce(ys, "amin", h), reduce(ys, "amax", -1)
+        area = torch.zeros((m, hw + 1), dtype=torch.long, device=device)
+        area = area.scatter_add_(1, src, torch.ones_like(src))[:, :hw]
+        mi, pi = torch.nonzero(src == idx, as_tuple=True)
+        out_boxes.append(
+            torch.stack([xmin[mi, pi], ymin[mi, pi], xmax[mi, pi], ymax[mi, pi]], dim=1)
+        )
+        out_map.append(mi + sl.start)
+        out_area.append(area[mi, pi])
+    return torch.cat(out_boxes), torch.cat(out_map), torch.cat(out_area)
+
+
+# --------------------------------------------------------------------------- the release's heuristics
+def _to_gray255(cam: np.ndarray) -> np.ndarray:
+    """The release's 8-bit heat map: the map divided by its max, negatives at 0, times 255."""
+    peak = float(cam.max())
+    if not peak > 0:
+        return np.zeros(cam.shape, dtype=np.uint8)
+    return np.clip(np.floor(255.0 * cam / peak + 0.5), 0, 255).astype(np.uint8)
+
+
+def _limit(v: int, lo: int, hi: int) -> int:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+def _mask_contour_rects(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """``(x, y, width, height)`` of every contour of a mask, as OpenCV's ``RETR_CCOMP`` lists
+    them: one outer contour per 8-connected component, one per hole (a 4-connected background
+    region that does not touch the border), the hole's contour running on the foreground pixels
+    around it (its box is the hole's box grown by one pixel)."""
+    from scipy import ndimage
+
+    rects = []
+    lab, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    for sl in ndimage.find_objects(lab):
+        if sl is not None:
+            rects.append(
+                (sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start)
+            )
+    holes, _ = ndimage.label(~mask, structure=ndimage.generate_binary_structure(2, 1))
+    h, w = mask.shape
+    border = np.unique(
+        np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])
+    )  # background regions touching the border are not holes
+    for label, sl in enumerate(ndimage.find_objects(holes), start=1):
+        if sl is None or label in border:
+            continue
+        y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, h)
+        x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, w)
+        rects.append((x0, y0, x1 - x0, y1 - y0))
+    return rects
+
+
+def heuristic_box_candidates(
+    cam: Tensor | np.ndarray,
+    thresholds: Sequence[int] = (20, 100, 110),
+    dt_threshold: int = 10,
+    border: int = 5,
+) -> Tensor:
+    """All boxes the original release's box generator keeps for one map, largest first.
+
+    The steps of the released ``dt_box`` program (Zhou et al.'s code, run on each heat map
+    resized to the original image):
+
+    1. the map becomes 8-bit: ``g = round(255 * max(M, 0) / max M)``;
+    2. for each threshold ``t`` in ``thresholds`` (20, 100, 110 of 255, about 8%, 39% and 43%
+       of the max): ``mask = g > t``;
+    3. shrink: ``d`` = Euclidean distance of each mask pixel to the nearest background pixel,
+       rescaled so its maximum is 255 and rounded; keep ``d > dt_threshold`` (about 4% of the
+       largest distance: thin bridges and fringes go, blobs stay);
+    4. a box per contour of what is kept (outer contours and holes, as OpenCV's
+       ``RETR_CCOMP``), ``(x, y, width, height)`` limited as the release does so that
+       ``x + width <= W - border`` (and likewise in y), then written ``(x, y, x + width,
+       y + height)`` like the release's evaluation (one pixel wider than the contour);
+    5. the boxes of all thresholds are sorted by area, largest first (equal areas: top-left
+       corner in raster order, then narrower first), and a box is dropped when its overlap with
+       a larger kept box exceeds half the larger box's area.
+
+    CPU only (NumPy + SciPy), one map at a time: a reference implementation, not a hot path.
+    The release's C++ loop, when it erases a box, skips the box after it; that quirk is not
+    reproduced (every box is compared with every larger kept box).
+
+    Args:
+        cam: one ``(H, W)`` map (any scale; negative values count as 0).
+
+    Returns:
+        ``(M, 4)`` int64 boxes ``(xmin, ymin, xmax, ymax)``, largest first, on the map's device
+        (``M = 0`` for a map with no positive value).
+
+    Example:
+        >>> cam = torch.zeros(100, 150)
+        >>> cam[20:80, 30:130] = 1.0        # 60 x 100 pixels, inscribed radius 30
+        >>> heuristic_box_candidates(cam)   # shrunk by the distance threshold, end + 1
+        tensor([[ 31,  21, 129,  79]])
+    """
+    from scipy import ndimage
+
+    device = cam.device if isinstance(cam, Tensor) else torch.device("cpu")
+    arr = cam.detach().cpu().double().numpy() if isinstance(cam, Tensor) else np.asarray(cam)
+    if arr.ndim != 2:
+        raise ValueError(f"cam must be one (H, W) map; found shape {arr.shape}")
+    if np.isnan(arr).any():
+        raise ValueError("cam contains NaN")
+    h, w = arr.shape
+    gray = _to_gray255(arr.astype(np.float64))
+    rects: list[tuple[int, int, int, int]] = []
+    for t in thresholds:
+        mask = gray > t
+        if mask.any() and not mask.all():
+            dist = ndimage.distance_transform_edt(mask)
+            scaled = np.clip(np.floor(dist * (255.0 / dist.max()) + 0.5), 0, 255)
+            mask = scaled > dt_threshold
+        for x, y, bw, bh in _mask_contour_rects(mask):
+            # the release's LIMIT(v, lo, hi): a contour starting in the last `border` pixels
+            # gets a negative width, which its evaluation turned into a box to the left
+            rects.append(
+                (
+                    _limit(x, 0, w - border),
+                    _limit(y, 0, h - border),
+                    _limit(bw, 0, w - x - border),
+                    _limit(bh, 0, h - y - border),
+                )
+            )
+    # largest first; equal areas in raster order of the corner (the C++ std::sort leaves their
+    # order unspecified)
+    kept: list[tuple[int, int, int, int]] = []
+    for x, y, bw, bh in sorted(rects, key=lambda r: (-r[2] * r[3], r[1], r[0], r[2])):
+        drop = False
+        for kx, ky, kw, kh in kept:
+            ox = max(0, min(x + bw, kx + kw) - max(x, kx))
+            oy = max(0, min(y + bh, ky + kh) - max(y, ky))
+            if ox * oy > 0.5 * max(bw * bh, kw * kh):
+                drop = True
+                break
+        if not drop:
+            kept.append((x, y, bw, bh))
+    boxes = torch.tensor(
+        [[min(x, x + bw), min(y, y + bh), max(x, x + bw), max(y, y + bh)] for x, y, bw, bh in kept],
+        dtype=torch.long,
+    ).reshape(-1, 4)
+    return boxes.to(device)
+
+
+def heuristic_boxes(
+    cams: Tensor,
+    max_boxes: int = 2,
+    thresholds: Sequence[int] = (20, 100, 110),
+    dt_threshold: int = 10,
+    border: int = 5,
+) -> Tensor:
+    """The original release's boxes: the ``max_boxes`` largest of :func:`heuristic_box_candidates`.
+
+    The release keeps the two largest boxes of each map ("loose" and "tight") and Table 3 uses
+    both for the top-1 and top-2 classes (:func:`table3_guesses`). A map with fewer boxes
+    repeats its last box; a map with none (no positive value) gets the whole map, as in
+    :func:`largest_component_boxes`.
+
+    CPU (NumPy + SciPy), one map at a time; the result comes back on ``cams.device``.
+
+    Args:
+        cams: ``(B, n, H, W)`` (or ``(..., H, W)``) maps, best resized to the original image
+            first, as the release did.
+
+    Returns:
+        ``(B, n, max_boxes, 4)`` int64 inclusive boxes.
+
+    Example:
+        >>> cam = torch.zeros(1, 1, 100, 150)
+        >>> cam[0, 0, 20:80, 30:130] = 1.0
+        >>> heuristic_boxes(cam)[0, 0]      # one box found: repeated
+        tensor([[ 31,  21, 129,  79],
+                [ 31,  21, 129,  79]])
+    """
+    _check_maps(cams, "cams")
+    if max_boxes < 1:
+        raise ValueError(f"max_boxes must be >= 1; found {max_boxes}")
+    lead, (h, w) = tuple(cams.shape[:-2]), tuple(cams.shape[-2:])
+    flat = cams.detach().reshape(-1, h, w).cpu().double().numpy()
+    out = torch.empty((flat.shape[0], max_boxes, 4), dtype=torch.long)
+    for i, cam in enumerate(flat):
+        cand = heuristic_box_candidates(cam, thresholds, dt_threshold, border)
+        if len(cand) == 0:
+            cand = torch.tensor([[0, 0, w - 1, h - 1]])
+        take = cand[torch.arange(max_boxes).clamp(max=len(cand) - 1)]
+        out[i] = take
+    return out.view(*lead, max_boxes, 4).to(cams.device)
+
+
+def table3_guesses(classes: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+    """Table 3's five guesses: two boxes for each of the top-1 and top-2 classes, one for top-3.
+
+    Args:
+        classes: ``(B, k)`` class indices, best first, ``k >= 3``.
+        boxes: ``(B, k, m, 4)`` boxes per class, ``m >= 2`` (for example
+            :func:`heuristic_boxes` of the top-3 classes' maps), largest first.
+
+    Returns:
+        ``(classes (B, 5), boxes (B, 5, 4))`` in the release's order: ``(c1, box1), (c1, box2),
+        (c2, box1), (c2, box2), (c3, box1)``. Top-1 localization then scores the first guess, and
+        classification "top-5" from these guesses sees only three distinct classes, as in the
+        release.
+
+    Example:
+        >>> c = torch.tensor([[7, 3, 5]])
+        >>> b = torch.arange(24).view(1, 3, 2, 4)
+        >>> table3_guesses(c, b)[0]
+        tensor([[7, 7, 3, 3, 5]])
+    """
+    if classes.ndim != 2 or classes.shape[1] < 3:
+        raise ValueError(f"classes must be (B, k >= 3); found shape {tuple(classes.shape)}")
+    if boxes.ndim != 4 or boxes.shape[:2] != classes.shape[:2] or boxes.shape[2] < 2:
+        raise ValueError(
+            f"boxes must be (B, k, m >= 2, 4) matching classes {tuple(classes.shape)}; "
+            f"found shape {tuple(boxes.shape)}"
+        )
+    which = torch.tensor([0, 0, 1, 1, 2], device=classes.device)
+    slot = torch.tensor([0, 1, 0, 1, 0], device=classes.device)
+    return classes[:, which], boxes[:, which.to(boxes.device), slot.to(boxes.device)]
+
+
+# --------------------------------------------------------------------------- geometry
+def _ceil_div(a: Tensor, b: Tensor) -> Tensor:
+    return -torch.div(-a, b, rounding_mode="floor")
+
+
+def _geometry(original_sizes: Tensor, preprocess) -> tuple[Tensor, ...]:
+    """Per image: size of the resized image ``(Hr, Wr)`` and the crop's ``(top, left)``."""
+    sizes = torch.as_tensor(original_sizes)
+    if sizes.ndim != 2 or sizes.shape[1] != 2:
+        raise ValueError(f"original_sizes must be (B, 2) as (H, W); found {tuple(sizes.shape)}")
+    if sizes.dtype.is_floating_point:
+        raise TypeError("original_sizes must be integers (pixels)")
+    sizes = sizes.long()
+    if sizes.numel() and int(sizes.min()) < 1:
+        raise ValueError("original sizes must be >= 1 pixel")
+    height, width = sizes[:, 0], sizes[:, 1]
+    size = int(preprocess.size)
+    mode = getattr(preprocess, "mode", None)
+    if mode == "squash":
+        hr = torch.full_like(height, size)
+        wr = torch.full_like(width, size)
+        return height, width, hr, wr, torch.zeros_like(hr), torch.zeros_like(wr)
+    if mode != "crop":
+        raise ValueError(f"preprocess.mode must be 'squash' or 'crop'; found {mode!r}")
+    # torchvision: the shorter side becomes `resize`, the longer int(resize * long / short);
+    # then a centre crop whose corner is round((resized - size) / 2), round half to even.
+    r = int(preprocess.resize)
+    short = torch.minimum(height, width)
+    long = torch.maximum(height, width)
+    new_long = torch.div(r * long, short, rounding_mode="floor")
+    portrait = width <= height
+    hr = torch.where(portrait, new_long, r)
+    wr = torch.where(portrait, r, new_long)
+    top = torch.round((hr - size).double() / 2).long()
+    left = torch.round((wr - size).double() / 2).long()
+    return height, width, hr, wr, top, left
+
+
+def _broadcast(v: Tensor, like: Tensor) -> Tensor:
+    """``(B,)`` per-image values shaped to broadcast against ``like`` ``(B, ...)``."""
+    return v.to(like.device).view(-1, *([1] * (like.ndim - 1)))
+
+
+def boxes_to_original(boxes: Tensor, original_sizes: Tensor, preprocess) -> Tensor:
+    """Map inclusive boxes from network-input coordinates to original-image coordinates.
+
+    The network input is ``preprocess(image)``: ``mode="squash"`` resizes the whole ``H x W``
+    image to ``S x S``; ``mode="crop"`` resizes the shorter side to ``resize`` (``Hr x Wr``)
+    and cuts the centre ``S x S`` square at ``(top, left)``, exactly as torchvision does.
+    An original pixel ``j`` belongs to the box when its centre falls inside the box's area,
+    which is what resizing the box's mask with ``nearest-exact`` sampling gives::
+
+        j is in [x0, x1]  <=>  x0 <= (j + 1/2) * Wr / W - left < x1 + 1
+
+    A box thinner than one original pixel keeps at least one pixel.
+
+    Args:
+        boxes: ``(B, 4)`` or ``(B, ..., 4)`` int boxes on the ``S x S`` input.
+        original_sizes: ``(B, 2)`` integers ``(H, W)`` per image.
+        preprocess: a :class:`camutils.models.Preprocess` (its ``size``, ``mode``,
+            ``resize``).
+
+    Returns:
+        int64 boxes of the same shape, on ``boxes.device``, inside ``[0, W - 1] x [0, H - 1]``.
+
+    Example:
+        >>> from camutils.models import Preprocess
+        >>> b = torch.tensor([[0, 0, 111, 223]])     # the left half of the input
+        >>> boxes_to_original(b, torch.tensor([[300, 451]]), Preprocess(224, "squash"))
+        tensor([[  0,   0, 224, 299]])
+    """
+    return _map_boxes(boxes, original_sizes, preprocess, to_original=True)
+
+
+def boxes_to_input(boxes: Tensor, original_sizes: Tensor, preprocess) -> Tensor:
+    """Map inclusive boxes from original-image coordinates to network-input coordinates.
+
+    The inverse of :func:`boxes_to_original`: an input pixel belongs to the box when its centre,
+    carried back to the original image, falls inside the box's area (``nearest-exact``
+    resizing of the box's mask)::
+
+        i is in the box  <=>  X0 <= (i + left + 1/2) * W / Wr < X1 + 1
+
+    With ``mode="crop"`` parts of the box outside the centre crop are cut off; a box wholly
+    outside the crop becomes a one-pixel-wide box on the crop's edge.
+
+    Example:
+        >>> from camutils.models import Preprocess
+        >>> b = torch.tensor([[0, 0, 224, 299]])
+        >>> boxes_to_input(b, torch.tensor([[300, 451]]), Preprocess(224, "squash"))
+        tensor([[  0,   0, 111, 223]])
+    """
+    return _map_boxes(boxes, original_sizes, preprocess, to_original=False)
+
+
+def _map_boxes(boxes: Tensor, original_sizes: Tensor, preprocess, to_original: bool) -> Tensor:
+    if not isinstance(boxes, Tensor) or boxes.ndim < 2 or boxes.shape[-1] != 4:
+        shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
+        raise ValueError(f"boxes must be a (B, ..., 4) tensor; found {shape}")
+    if boxes.dtype.is_floating_point:
+        raise TypeError("boxes must hold integer pixel coordinates (inclusive)")
+    height, width, hr, wr, top, left = _geometry(original_sizes, preprocess)
+    if height.shape[0] != boxes.shape[0]:
+        raise ValueError(f"{boxes.shape[0]} images of boxes but {height.shape[0]} original sizes")
+    b = boxes.long()
+    height, width, hr, wr, top, left = (
+        _broadcast(v, b[..., 0]) for v in (height, width, hr, wr, top, left)
+    )
+    size = int(preprocess.size)
+    out = []
+    for lo, hi, n_orig, n_res, off in (
+        (b[..., 0], b[..., 2], width, wr, left),
+        (b[..., 1], b[..., 3], height, hr, top),
+    ):
+        if to_original:
+            # (2 j + 1) * n_res >= 2 (lo + off) n_orig  and  (2 j + 1) n_res < 2 (hi + 1 + off) n_orig
+            new_lo = _ceil_div(2 * (lo + off) * n_orig - n_res, 2 * n_res)
+            new_hi = _ceil_div(2 * (hi + 1 + off) * n_orig - n_res, 2 * n_res) - 1
+            limit = n_orig - 1
+        else:
+            # (2 r + 1) n_orig >= 2 lo n_res  and  (2 r + 1) n_orig < 2 (hi + 1) n_res, i = r - off
+            new_lo = _ceil_div(2 * lo * n_res - n_orig, 2 * n_orig) - off
+            new_hi = _ceil_div(2 * (hi + 1) * n_res - n_orig, 2 * n_orig) - 1 - off
+            limit = torch.full_like(n_orig, size - 1)
+        new_lo = torch.minimum(new_lo.clamp_min(0), limit)
+        new_hi = torch.minimum(new_hi.clamp_min(0), limit)
+        new_hi = torch.maximum(new_hi, new_lo)
+        out.append((new_lo, new_hi))
+    (x0, x1), (y0, y1) = out
+    return torch.stack([x0, y0, x1, y1], dim=-1)

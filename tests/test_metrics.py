@@ -1,0 +1,296 @@
+"""Localization metrics: hand-worked IoU and error cases, a slow per-image reference of the
+devkit's rules, MaxBoxAcc against a SciPy loop."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from camutils.boxes import largest_component_boxes
+from camutils.cam import normalize_cams
+from camutils.metrics import (
+    LocalizationMeter,
+    MaxBoxAccMeter,
+    best_iou,
+    box_iou,
+    localization_errors,
+    max_box_acc,
+)
+
+T = torch.tensor
+
+
+# --------------------------------------------------------------------------- IoU
+def test_box_iou_hand_cases():
+    a = T([0, 0, 9, 9])  # 10 x 10 = 100 pixels (inclusive)
+    assert box_iou(a, a).item() == 1.0
+    assert box_iou(a, T([10, 0, 19, 9])).item() == 0.0  # side by side, no shared pixel
+    # touching: share the column x = 9 -> 10 pixels; union 190
+    assert box_iou(a, T([9, 0, 18, 9])).item() == pytest.approx(10 / 190)
+    assert box_iou(a, T([5, 0, 14, 9])).item() == pytest.approx(50 / 150)
+    assert box_iou(a, T([0, 0, 4, 9])).item() == pytest.approx(0.5)  # inside, half the area
+    assert box_iou(T([3, 3, 3, 3]), T([3, 3, 3, 3])).item() == 1.0  # one pixel, not area 0
+    assert box_iou(T([0, 0, 0, 0]), T([1, 1, 1, 1])).item() == 0.0  # diagonal neighbours
+    # a box on the image border, the whole 500 x 375 image as ground truth
+    assert box_iou(T([0, 0, 249, 374]), T([0, 0, 499, 374])).item() == pytest.approx(0.5)
+    # degenerate boxes (xmax < xmin) have area 0: IoU 0, never NaN
+    assert box_iou(T([5, 5, 4, 4]), T([5, 5, 4, 4])).item() == 0.0
+
+
+def test_box_iou_broadcasts_and_matches_a_loop():
+    g = torch.Generator().manual_seed(0)
+    lo = torch.randint(0, 50, (7, 1, 2), generator=g)
+    a = torch.cat([lo, lo + torch.randint(0, 30, (7, 1, 2), generator=g)], -1)
+    lo = torch.randint(0, 50, (1, 5, 2), generator=g)
+    b = torch.cat([lo, lo + torch.randint(0, 30, (1, 5, 2), generator=g)], -1)
+    got = box_iou(a, b)
+    assert got.shape == (7, 5) and got.dtype == torch.float32
+    for i in range(7):
+        for j in range(5):
+            pa = {
+                (x, y)
+                for x in range(a[i, 0, 0], a[i, 0, 2] + 1)
+                for y in range(a[i, 0, 1], a[i, 0, 3] + 1)
+            }
+            pb = {
+                (x, y)
+                for x in range(b[0, j, 0], b[0, j, 2] + 1)
+                for y in range(b[0, j, 1], b[0, j, 3] + 1)
+            }
+            assert got[i, j].item() == pytest.approx(len(pa & pb) / len(pa | pb))
+
+
+def test_best_iou_any_of_several_gt_boxes():
+    pred = T([[[0, 0, 9, 9], [100, 100, 120, 120]], [[0, 0, 9, 9], [0, 0, 1, 1]]])
+    gt = T(
+        [[[0, 0, 4, 9], [50, 50, 60, 60], [0, 0, 9, 9]], [[0, 0, 9, 9], [0, 0, 0, 0], [0, 0, 0, 0]]]
+    )
+    valid = T([[True, True, True], [True, False, False]])
+    got = best_iou(pred, gt, valid)
+    assert got.flatten().tolist() == pytest.approx([1.0, 0.0, 1.0, 0.04])
+    # padding rows never count: hide the exact match
+    valid2 = T([[True, True, False], [False, False, False]])
+    assert best_iou(pred, gt, valid2).flatten().tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="gt_valid"):
+        best_iou(pred, gt, valid.int())
+
+
+# --------------------------------------------------------------------------- top-k errors
+def _slow_devkit(classes, boxes, gt_class, gt_boxes, gt_valid, k):
+    """Per image, per guess, per GT box: the devkit's loops in plain Python."""
+    loc_err = cls_err = 0
+    for i in range(len(gt_class)):
+        loc_ok = cls_ok = False
+        for j in range(min(k, classes.shape[1])):
+            if int(classes[i, j]) != int(gt_class[i]):
+                continue
+            cls_ok = True
+            for g in range(gt_boxes.shape[1]):
+                if gt_valid[i, g] and box_iou(boxes[i, j], gt_boxes[i, g]).item() >= 0.5:
+                    loc_ok = True
+        loc_err += not loc_ok
+        cls_err += not cls_ok
+    n = len(gt_class)
+    return 100 * loc_err / n, 100 * cls_err / n
+
+
+def _hand_batch():
+    # image 0: class 3, two GT boxes; the right class comes 2nd with a box on the 2nd GT box
+    # image 1: class 1, GT box on the image border; right class 1st, box IoU exactly 0.5
+    # image 2: class 0; right class 1st but its box misses (IoU 0.25); right again as guess 5
+    # image 3: class 7; never guessed
+    classes = T([[5, 3, 2, 1, 0], [1, 2, 3, 4, 5], [0, 9, 8, 6, 0], [1, 2, 3, 4, 5]])
+    boxes = T(
+        [
+            [[0, 0, 9, 9], [20, 20, 29, 29], [0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 9, 9]],
+            [[0, 0, 49, 99], [0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 9, 9]],
+            [[0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 9, 9], [0, 0, 19, 19]],
+            [[0, 0, 9, 9]] * 5,
+        ]
+    )
+    gt_class = T([3, 1, 0, 7])
+    gt_boxes = T(
+        [
+            [[0, 0, 9, 9], [20, 20, 29, 29]],
+            [[0, 0, 99, 99], [0, 0, 0, 0]],
+            [[0, 0, 19, 19], [0, 0, 0, 0]],
+            [[0, 0, 9, 9], [0, 0, 0, 0]],
+        ]
+    )
+    gt_valid = T([[True, True], [True, False], [True, False], [True, False]])
+    return classes, boxes, gt_class, gt_boxes, gt_valid
+
+
+def test_localization_meter_hand_worked():
+    classes, boxes, gt_class, gt_boxes, gt_valid = _hand_batch()
+    known = T([[20, 20, 29, 29], [0, 0, 9, 9], [0, 0, 19, 19], [0, 0, 9, 9]])
+    meter = LocalizationMeter()
+    per = meter.update(classes, boxes, gt_class, gt_boxes, gt_valid, known)
+    r = meter.compute()
+    # top-1 loc: only image 1 (IoU 0.5 counts) -> 3 wrong of 4; top-5: images 0, 1, 2 -> 1 wrong
+    assert r["top1_loc_error"] == 75.0 and r["top5_loc_error"] == 25.0
+    # top-1 cls: images 1, 2 right; top-5 cls: images 0, 1, 2 right
+    assert r["top1_cls_error"] == 50.0 and r["top5_cls_error"] == 25.0
+    # GT-known: boxes of images 0, 2, 3 match; image 1's 10x10 box is far too small
+    assert r["gt_known_loc_acc"] == 75.0
+    assert r["images"] == 4 and r["guesses"] == 5
+    assert per["top1_loc"].tolist() == [False, True, False, False]
+    assert per["iou"][2].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 1.0])
+    for k in (1, 5):
+        slow = _slow_devkit(classes, boxes, gt_class, gt_boxes, gt_valid, k)
+        assert (r[f"top{k}_loc_error"], r[f"top{k}_cls_error"]) == pytest.approx(slow)
+
+
+def test_localization_meter_accumulates_like_one_batch():
+    g = torch.Generator().manual_seed(1)
+    b, k, gmax = 40, 5, 3
+    classes = torch.randint(0, 4, (b, k), generator=g)
+    lo = torch.randint(0, 40, (b, k, 2), generator=g)
+    boxes = torch.cat([lo, lo + torch.randint(5, 40, (b, k, 2), generator=g)], -1)
+    lo = torch.randint(0, 40, (b, gmax, 2), generator=g)
+    gt_boxes = torch.cat([lo, lo + torch.randint(5, 40, (b, gmax, 2), generator=g)], -1)
+    gt_valid = torch.rand(b, gmax, generator=g) < 0.7
+    gt_valid[:, 0] = True
+    gt_class = torch.randint(0, 4, (b,), generator=g)
+    whole = localization_errors(classes, boxes, gt_class, gt_boxes, gt_valid, boxes[:, 0])
+    meter = LocalizationMeter()
+    for s in (slice(0, 7), slice(7, 30), slice(30, 40)):
+        meter.update(classes[s], boxes[s], gt_class[s], gt_boxes[s], gt_valid[s], boxes[s, 0])
+    assert meter.compute() == whole
+    for kk in (1, 5):
+        slow = _slow_devkit(classes, boxes, gt_class, gt_boxes, gt_valid, kk)
+        assert (whole[f"top{kk}_loc_error"], whole[f"top{kk}_cls_error"]) == pytest.approx(slow)
+
+
+def test_fewer_guesses_and_missing_guesses():
+    classes, boxes, gt_class, gt_boxes, gt_valid = _hand_batch()
+    meter = LocalizationMeter()
+    with pytest.warns(UserWarning, match="top-5"):
+        meter.update(classes[:, :2], boxes[:, :2], gt_class, gt_boxes, gt_valid)
+    r = meter.compute()
+    assert r["guesses"] == 2
+    # top-5 from 2 guesses: image 0 (2nd guess) is found, image 2's 5th guess is not there
+    assert r["top5_loc_error"] == 50.0 and r["top1_loc_error"] == 75.0
+    # -1 marks a missing guess: never correct, even against class -1 padding elsewhere
+    padded = classes.clone()
+    padded[:, 2:] = -1
+    r2 = localization_errors(padded, boxes, gt_class, gt_boxes, gt_valid)
+    assert r2["top5_loc_error"] == 50.0 and r2["top5_cls_error"] == 25.0
+
+
+def test_blacklisted_images_count_for_classification_only():
+    classes, boxes, gt_class, gt_boxes, gt_valid = _hand_batch()
+    meter = LocalizationMeter()
+    meter.update(
+        classes, boxes, gt_class, gt_boxes, gt_valid, blacklisted=T([False, False, False, True])
+    )
+    r = meter.compute()
+    assert r["loc_images"] == 3 and r["images"] == 4
+    assert r["top5_loc_error"] == 0.0  # the never-guessed image 3 is left out
+    assert r["top1_loc_error"] == pytest.approx(200 / 3)
+    assert r["top5_cls_error"] == 25.0  # still counted for classification
+    assert "gt_known_loc_acc" not in r
+
+
+def test_meter_refuses_bad_shapes_and_empty_compute():
+    classes, boxes, gt_class, gt_boxes, gt_valid = _hand_batch()
+    meter = LocalizationMeter()
+    with pytest.raises(RuntimeError, match="before any update"):
+        meter.compute()
+    with pytest.raises(ValueError, match="pred_boxes"):
+        meter.update(classes, boxes[:, :3], gt_class, gt_boxes, gt_valid)
+    with pytest.raises(ValueError, match="gt_class"):
+        meter.update(classes, boxes, gt_class[:2], gt_boxes, gt_valid)
+
+
+def test_empty_masks_and_constant_maps_give_finite_errors():
+    """Constant and all-negative maps: the whole-map box, finite IoU, no NaN anywhere."""
+    cams = torch.zeros(3, 1, 20, 30)
+    cams[1] = 4.0  # constant
+    cams[2] = -1.0  # nothing positive
+    cams = torch.cat([normalize_cams(cams[:2]), cams[2:]])
+    assert not torch.isnan(cams).any()
+    boxes = largest_component_boxes(cams)[:, 0]
+    assert boxes.tolist() == [[0, 0, 29, 19]] * 3
+    gt_boxes = T([[[0, 0, 29, 19]], [[0, 0, 14, 19]], [[0, 0, 4, 4]]])
+    valid = torch.ones(3, 1, dtype=torch.bool)
+    r = localization_errors(
+        T([[0], [0], [1]]), boxes[:, None], T([0, 0, 0]), gt_boxes, valid, boxes, topk=(1,)
+    )
+    assert all(not (isinstance(v, float) and math.isnan(v)) for v in r.values())
+    assert r["top1_loc_error"] == pytest.approx(100 / 3)  # whole map fits image 0, 50% image 1
+    assert r["gt_known_loc_acc"] == pytest.approx(200 / 3)
+
+
+# --------------------------------------------------------------------------- MaxBoxAcc
+def _slow_box_acc(cams, gt_boxes, thresholds, deltas, multi):
+    """SciPy loop: per image, per threshold."""
+    counts = np.zeros((len(deltas), len(thresholds)))
+    for cam, gts in zip(cams, gt_boxes, strict=True):
+        h, w = cam.shape
+        for ti, t in enumerate(thresholds):
+            mask = (cam >= t * cam.max()) & (cam.max() > 0)
+            lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
+            objs = ndimage.find_objects(lab)
+            if n == 0:
+                cands = [[0, 0, w - 1, h - 1]]
+            else:
+                areas = np.bincount(lab.ravel())[1:]
+                order = range(n) if multi else [int(np.argmax(areas))]
+                cands = [
+                    [objs[k][1].start, objs[k][0].start, objs[k][1].stop - 1, objs[k][0].stop - 1]
+                    for k in order
+                ]
+            best = max(box_iou(T(c), T(g)).item() for c in cands for g in gts)
+            for di, d in enumerate(deltas):
+                counts[di, ti] += best >= d
+    return 100 * counts / len(cams)
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_max_box_acc_equals_slow_loop(v2):
+    rng = np.random.default_rng(0)
+    n, h, w = 12, 32, 40
+    small = torch.from_numpy(rng.random((n, 1, 5, 6)))
+    cams = torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear")[:, 0]
+    cams = normalize_cams(cams)
+    cams[0] = 0.0  # an empty map
+    lo = torch.from_numpy(rng.integers(0, 20, (n, 2, 2)))
+    gt = torch.cat([lo, lo + torch.from_numpy(rng.integers(4, 12, (n, 2, 2)))], -1)
+    valid = torch.ones(n, 2, dtype=torch.bool)
+    thresholds = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
+    meter = MaxBoxAccMeter(thresholds, (0.3, 0.5, 0.7) if v2 else (0.5,), multi_contour=v2)
+    meter.update(cams[:5], gt[:5], valid[:5])
+    meter.update(cams[5:, None], gt[5:], valid[5:])
+    r = meter.compute()
+    deltas = (0.3, 0.5, 0.7) if v2 else (0.5,)
+    ref = _slow_box_acc(cams.numpy(), gt.tolist(), thresholds, deltas, v2)
+    np.testing.assert_allclose(r["accuracy"].numpy(), ref)
+    assert r["best"] == pytest.approx(ref.max(axis=1).tolist())
+    assert r["max_box_acc_v2"] == pytest.approx(ref.max(axis=1).mean())
+    assert r["images"] == n
+    one = max_box_acc(cams, gt, valid, thresholds, v2=v2)
+    assert one["best"] == r["best"]
+
+
+def test_max_box_acc_hand_case_and_chunking():
+    cam = torch.zeros(2, 20, 20)
+    cam[:, 5:15, 5:15] = 1.0
+    cam[:, :, 0:5] = 0.5  # joins the square at thresholds <= 0.5
+    gt = T([[[5, 5, 14, 14]], [[0, 0, 14, 19]]])
+    valid = torch.ones(2, 1, dtype=torch.bool)
+    r = max_box_acc(cam, gt, valid, thresholds=[0.3, 0.5, 0.6, 0.9])
+    # image 0 is right above 0.5, image 1 (the joined shape is its box) at and below 0.5
+    assert r["accuracy"].tolist() == [[50.0, 50.0, 50.0, 50.0]]
+    assert r["best_threshold"] == [0.3]  # first best threshold
+    chunked = MaxBoxAccMeter([0.3, 0.5, 0.6, 0.9], chunk_pixels=400)
+    chunked.update(cam, gt, valid)
+    assert torch.equal(chunked.compute()["accuracy"], r["accuracy"])
+    with pytest.raises(ValueError, match="one map"):
+        max_box_acc(cam[:, None].expand(2, 3, 20, 20), gt, valid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert MaxBoxAccMeter().thresholds.numel() == 100
