@@ -1,0 +1,74 @@
+"""The same results on the GPU as on the CPU (skipped where there is no CUDA device)."""
+
+import pytest
+import torch
+
+from camutils.boxes import connected_components, largest_component_boxes
+from camutils.cam import class_activation_maps, normalize_cams, upsample_cams
+from camutils.metrics import best_iou
+from camutils.models import load_model
+from camutils.samples import load_sample
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+CUDA = torch.device("cuda")
+
+
+def test_cam_math_on_cuda_equals_cpu():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(8, 64, 7, 7, generator=g)
+    w = torch.randn(100, 64, generator=g)
+    classes = torch.randint(0, 100, (8, 5), generator=g)
+    cpu = normalize_cams(upsample_cams(class_activation_maps(f, w, classes), (224, 300)))
+    gpu = normalize_cams(
+        upsample_cams(class_activation_maps(f.to(CUDA), w.to(CUDA), classes.to(CUDA)), (224, 300))
+    )
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+
+
+def test_boxes_on_cuda_equal_cpu():
+    g = torch.Generator().manual_seed(1)
+    masks = torch.rand(64, 56, 56, generator=g) > 0.55
+    assert torch.equal(connected_components(masks.to(CUDA)).cpu(), connected_components(masks))
+    cams = torch.rand(16, 5, 224, 224, generator=g)
+    assert torch.equal(
+        largest_component_boxes(cams.to(CUDA), 0.6).cpu(), largest_component_boxes(cams, 0.6)
+    )
+
+
+def test_offline_network_on_cuda_agrees_with_cpu():
+    cpu_model = load_model(device="cpu")
+    gpu_model = load_model(device=CUDA)
+    photos = [load_sample(n) for n in ("chelsea", "coffee", "china", "camera")]
+    x = cpu_model.preprocess.batch(photos)
+    with torch.no_grad():
+        cpu_logits, cpu_f = cpu_model(x)
+        gpu_logits, gpu_f = gpu_model(x.to(CUDA))
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            amp_logits, _ = gpu_model(x.to(CUDA).contiguous(memory_format=torch.channels_last))
+    assert gpu_f.device.type == "cuda"
+    assert torch.equal(gpu_logits.argmax(1).cpu(), cpu_logits.argmax(1))
+    assert torch.equal(amp_logits.argmax(1).cpu(), cpu_logits.argmax(1))
+    assert torch.allclose(gpu_logits.cpu(), cpu_logits, atol=1e-2)
+    # S_c = mean M_c + b_c holds on the device too
+    top = gpu_logits.topk(5).indices
+    cams = gpu_model.cams(gpu_f, top)
+    s = cams.mean(dim=(-2, -1)) + gpu_model.bias[top]
+    assert torch.allclose(s, gpu_logits.gather(1, top), atol=1e-3)
+
+
+def test_preprocess_uint8_on_cuda_equals_cpu():
+    model = load_model(device="cpu")
+    from camutils.models import to_uint8_tensor
+
+    img = to_uint8_tensor(load_sample("chelsea"))
+    assert torch.allclose(model.preprocess(img.to(CUDA)).cpu(), model.preprocess(img), atol=2e-2)
+
+
+def test_best_iou_on_cuda():
+    pred = torch.tensor([[[0, 0, 9, 9], [5, 5, 14, 14]]])
+    gt = torch.tensor([[[0, 0, 9, 9], [100, 100, 120, 120]]])
+    valid = torch.tensor([[True, True]])
+    assert torch.allclose(
+        best_iou(pred.to(CUDA), gt.to(CUDA), valid.to(CUDA)).cpu(), best_iou(pred, gt, valid)
+    )
