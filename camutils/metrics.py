@@ -28,7 +28,6 @@ import torch
 from torch import Tensor
 
 from camutils.boxes import (
-    DEFAULT_CHUNK_PIXELS,
     all_component_boxes,
     largest_component_boxes_from_masks,
     threshold_masks,
@@ -346,7 +345,8 @@ class MaxBoxAccMeter:
         iou_thresholds: the ``delta`` values.
         multi_contour: every component proposes a box (V2) instead of the largest only.
         connectivity: 8 or 4.
-        chunk_pixels: memory bound: maps x thresholds x pixels per batched component search.
+        chunk_pixels: memory bound of one batched component search (``None``: by device).
+        mask_pixels: maps x thresholds x pixels of the boolean masks built at once.
     """
 
     def __init__(
@@ -355,7 +355,8 @@ class MaxBoxAccMeter:
         iou_thresholds: Sequence[float] = (0.5,),
         multi_contour: bool = False,
         connectivity: int = 8,
-        chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
+        chunk_pixels: int | None = None,
+        mask_pixels: int = 2**26,
     ) -> None:
         if thresholds is None:
             thresholds = torch.arange(100, dtype=torch.float64) / 100
@@ -369,7 +370,8 @@ class MaxBoxAccMeter:
             raise ValueError(f"iou_thresholds must lie in (0, 1]; found {iou_thresholds!r}")
         self.multi_contour = bool(multi_contour)
         self.connectivity = connectivity
-        self.chunk_pixels = int(chunk_pixels)
+        self.chunk_pixels = chunk_pixels
+        self.mask_pixels = int(mask_pixels)
         self.reset()
 
     def reset(self) -> None:
@@ -414,7 +416,7 @@ class MaxBoxAccMeter:
             )
         dtype = cams.dtype if cams.dtype.is_floating_point else torch.float32
         t_all = self.thresholds.to(device=device, dtype=dtype)
-        per = max(1, self.chunk_pixels // max(1, b * h * w))
+        per = max(1, self.mask_pixels // max(1, b * h * w))
         ious = torch.cat(
             [
                 self._ious(cams, t_all[i : i + per], gt_boxes, gt_valid)

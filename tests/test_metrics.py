@@ -286,7 +286,7 @@ def test_max_box_acc_hand_case_and_chunking():
     # image 0 is right above 0.5, image 1 (the joined shape is its box) at and below 0.5
     assert r["accuracy"].tolist() == [[50.0, 50.0, 50.0, 50.0]]
     assert r["best_threshold"] == [0.3]  # first best threshold
-    chunked = MaxBoxAccMeter([0.3, 0.5, 0.6, 0.9], chunk_pixels=400)
+    chunked = MaxBoxAccMeter([0.3, 0.5, 0.6, 0.9], chunk_pixels=400, mask_pixels=800)
     chunked.update(cam, gt, valid)
     assert torch.equal(chunked.compute()["accuracy"], r["accuracy"])
     with pytest.raises(ValueError, match="one map"):
@@ -294,3 +294,19 @@ def test_max_box_acc_hand_case_and_chunking():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert MaxBoxAccMeter().thresholds.numel() == 100
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_metrics_on_gpu_equal_cpu():
+    classes, boxes, gt_class, gt_boxes, gt_valid = _hand_batch()
+    cpu = localization_errors(classes, boxes, gt_class, gt_boxes, gt_valid, boxes[:, 0])
+    args = [t.cuda() for t in (classes, boxes, gt_class, gt_boxes, gt_valid, boxes[:, 0])]
+    assert localization_errors(*args) == cpu
+    rng = np.random.default_rng(1)
+    small = torch.from_numpy(rng.random((16, 1, 7, 7))).float()
+    cams = normalize_cams(torch.nn.functional.interpolate(small, size=(224, 224), mode="bilinear"))
+    gt = torch.tensor([[[40, 40, 180, 180]]]).expand(16, 1, 4)
+    valid = torch.ones(16, 1, dtype=torch.bool)
+    ref = max_box_acc(cams, gt, valid, v2=True)
+    got = max_box_acc(cams.cuda(), gt.cuda(), valid.cuda(), v2=True)
+    assert torch.equal(got["accuracy"], ref["accuracy"])
