@@ -1,0 +1,890 @@
+"""The batched ILSVRC localization pipeline: images -> CAMs -> boxes -> IoU -> Table 2.
+
+For each batch of validation images, everything after reading the files is batched and stays on
+the device (the GPU when there is one)::
+
+    JPEG bytes --decode--> RGB (H, W) --resize--> (S, S) --model--> S_c, f_k
+        --top-5 + true class--> M_c (h, w) --bilinear--> (S, S) --[M >= 0.2 max M]-->
+        largest component box (input grid) --boxes_to_original--> box in the (H, W) image
+        --IoU vs every GT box--> top-1 / top-5 loc, GT-known, classification
+
+- Decoding: on CUDA, ``torchvision.io.decode_jpeg`` decodes a whole list of JPEGs with nvJPEG
+  (the hardware decoder on A100/H100) in a background thread while the previous batch runs
+  through the network; grayscale and CMYK JPEGs and other files are decoded by libjpeg/PIL in the
+  DataLoader's worker processes. On the CPU the workers decode and resize everything.
+- Network: channels-last memory layout (5x faster for depthwise convolutions on the CPU), and
+  mixed precision (fp16 autocast) on the GPU; fp32 on the CPU by default, so the CPU numbers are
+  reproducible.
+- Boxes: the paper's rule (:func:`camutils.boxes.largest_component_boxes`, threshold 0.2 of the
+  map's max) on the CAM upsampled bilinearly to the ``S x S`` network input, then
+  :func:`camutils.boxes.boxes_to_original` maps each box to the original image. For the
+  ``"squash"`` preprocessing the input is the original image scaled by ``(S/W, S/H)``, so this
+  is the box of the same (scaled) mask; upsampling the CAM to the original ``H x W`` directly
+  gives boxes within about ``max(W, H) / S`` pixels of these
+  (``tests/test_evaluate.py`` checks it), at a small fraction of the cost.
+- Metrics: :class:`camutils.metrics.LocalizationMeter`, once over all images and once leaving
+  the blacklist out (when there is one).
+
+Every image gets one JSON line in ``OUT/results.jsonl`` (written and flushed after each batch),
+including those that cannot be evaluated (missing annotation, unreadable file), with the reason.
+An interrupted run started again with the same ``out_dir`` reads that file, replays it into the
+meters and goes on with the images not yet done: nothing is lost or counted twice.
+
+Example:
+    >>> from camutils.ilsvrc import open_ilsvrc                            # doctest: +SKIP
+    >>> result = evaluate("efficientnet_lite0", open_ilsvrc("/data/ILSVRC"), out_dir="runs/x")  # doctest: +SKIP
+    >>> print(format_table(result))                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from camutils.boxes import boxes_to_original, largest_component_boxes
+from camutils.cam import class_activation_maps, upsample_cams
+from camutils.ilsvrc import (
+    ILSVRCVal,
+    Record,
+    UnreadableImage,
+    boxes_tensor,
+    decode_image,
+    jpeg_info,
+    open_ilsvrc,
+)
+from camutils.metrics import LocalizationMeter
+from camutils.models import CAMModel, Preprocess, load_model
+
+__all__ = [
+    "PAPER_TABLE2",
+    "EvalResult",
+    "cam_boxes",
+    "evaluate",
+    "format_table",
+    "per_class",
+    "per_size",
+    "read_results",
+    "worst_misses",
+]
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
+
+# (method, top-1 loc err, top-5 loc err, top-1 cls err, top-5 cls err): Zhou et al. 2016,
+# Table 2 (localization, ILSVRC val) with the same networks' classification errors of Table 1
+# (None where Table 1 has no row for the method).
+PAPER_TABLE2: tuple[tuple[str, float, float, float | None, float | None], ...] = (
+    ("GoogLeNet-GAP", 56.40, 43.00, 35.0, 13.2),
+    ("VGGnet-GAP", 57.20, 45.14, 33.4, 12.2),
+    ("GoogLeNet", 60.09, 49.34, 31.9, 11.3),
+    ("AlexNet*-GAP", 63.75, 49.53, 44.9, 20.9),
+    ("AlexNet-GAP", 67.19, 52.16, 51.1, 26.3),
+    ("NIN", 65.47, 54.19, 41.9, 19.6),
+    ("Backprop on GoogLeNet", 61.31, 50.55, None, None),
+    ("Backprop on VGGnet", 61.12, 51.46, None, None),
+    ("Backprop on AlexNet", 65.17, 52.64, None, None),
+    ("GoogLeNet-GMP", 57.78, 45.26, 35.6, 13.9),
+)
+
+# Maps x pixels per batched component search: the CPU is fastest with work tensors that stay in
+# the allocator's cache (large ones are fresh pages every time); the GPU with a whole batch.
+CPU_CHUNK_PIXELS = 2**19
+CUDA_CHUNK_PIXELS = 2**26
+
+
+# --------------------------------------------------------------------------- loading
+class _Item(NamedTuple):
+    index: int  # position in the run's record list
+    kind: str  # "encoded" (JPEG bytes for the GPU), "decoded" (full size), "resized", "failed"
+    data: Tensor | None
+    size: tuple[int, int] | None  # original (H, W)
+    problem: str | None
+
+
+def _has_eoi(data: bytes) -> bool:
+    """A complete JPEG ends with the EOI marker (possibly followed by a little padding)."""
+    return b"\xff\xd9" in data[-64:]
+
+
+class _Images(torch.utils.data.Dataset):
+    """Reads one image per item in a worker process: bytes for the GPU decoder when it can take
+    them, else decoded (and, for the CPU pipeline, resized) pixels; a reason when it fails."""
+
+    def __init__(self, records: Sequence[Record], preprocess: Preprocess, gpu: bool) -> None:
+        self.records = records
+        self.preprocess = preprocess
+        self.gpu = gpu
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> _Item:
+        r = self.records[i]
+        if r.problem is not None:
+            return _Item(i, "failed", None, None, r.problem)
+        try:
+            data = r.image.read_bytes()
+        except OSError as e:
+            return _Item(i, "failed", None, None, f"unreadable image: {e}")
+        info = jpeg_info(data)
+        if self.gpu and info is not None and info.components == 3 and _has_eoi(data):
+            encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            return _Item(i, "encoded", encoded, (info.height, info.width), None)
+        try:
+            img = decode_image(data, r.image.name)
+        except UnreadableImage as e:
+            return _Item(i, "failed", None, None, f"unreadable image: {e}")
+        size = (int(img.shape[1]), int(img.shape[2]))
+        if self.gpu:
+            return _Item(i, "decoded", img, size, None)
+        return _Item(i, "resized", self.preprocess.resize_only(img), size, None)
+
+
+def _collate(items: list[_Item]) -> list[_Item]:
+    return items
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+class _Prepared(NamedTuple):
+    indices: list[int]  # records of the rows of `images`
+    images: Tensor | None  # (B, 3, S, S) uint8 on the device
+    sizes: list[tuple[int, int]]
+    failed: list[tuple[int, str]]  # (record index, reason)
+
+
+def _decode_on_device(items: list[_Item], device: torch.device) -> list[Tensor | str]:
+    """nvJPEG decode of a list of JPEGs; one bad file makes the batched call fail, so then each
+    is tried alone, and libjpeg/PIL on the CPU get the last word."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return list(
+                decode_jpeg([it.data for it in items], mode=ImageReadMode.RGB, device=device)
+            )
+        except RuntimeError:
+            pass
+        out: list[Tensor | str] = []
+        for it in items:
+            try:
+                out.append(decode_jpeg(it.data, mode=ImageReadMode.RGB, device=device))
+            except RuntimeError:
+                try:
+                    out.append(decode_image(it.data).to(device))
+                except UnreadableImage as e:
+                    out.append(f"unreadable image: {e}")
+        return out
+
+
+def _prepare(items: list[_Item], device: torch.device, preprocess: Preprocess) -> _Prepared:
+    failed = [(it.index, it.problem or "failed") for it in items if it.kind == "failed"]
+    good = [it for it in items if it.kind != "failed"]
+    if not good:
+        return _Prepared([], None, [], failed)
+    if all(it.kind == "resized" for it in good):
+        images = torch.stack([it.data for it in good]).to(device)  # type: ignore[misc]
+        return _Prepared([it.index for it in good], images, [it.size for it in good], failed)  # type: ignore[misc]
+    # full-size images on the device (GPU decode, or CPU-decoded ones copied over)
+    pixels: dict[int, Tensor] = {}
+    encoded = [it for it in good if it.kind == "encoded"]
+    if encoded:
+        for it, img in zip(encoded, _decode_on_device(encoded, device), strict=True):
+            if isinstance(img, str):
+                failed.append((it.index, img))
+            else:
+                pixels[it.index] = img
+    for it in good:
+        if it.kind == "decoded":
+            pixels[it.index] = it.data.to(device, non_blocking=True)  # type: ignore[union-attr]
+    kept = [it for it in good if it.index in pixels]
+    s = preprocess.size
+    images = torch.empty((len(kept), 3, s, s), dtype=torch.uint8, device=device)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for row, it in enumerate(kept):
+        groups.setdefault(tuple(pixels[it.index].shape[-2:]), []).append(row)
+    for rows in groups.values():  # one resize call per distinct image size
+        batch = torch.stack([pixels[kept[r].index] for r in rows])
+        images[rows] = preprocess.resize_only(batch)
+    sizes = [tuple(int(v) for v in pixels[it.index].shape[-2:]) for it in kept]
+    return _Prepared([it.index for it in kept], images, sizes, failed)  # type: ignore[arg-type]
+
+
+def _background(iterable: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Run an iterator in a thread, ``depth`` items ahead (exceptions are re-raised here)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for x in iterable:
+                if stop.is_set():
+                    return
+                q.put(x)
+            q.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        while True:
+            x = q.get()
+            if x is done:
+                return
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock the producer if it waits on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(timeout=0.05)
+
+
+# --------------------------------------------------------------------------- the network part
+@dataclass
+class _Settings:
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    threshold: float
+    topk: int
+    chunk_pixels: int
+    boxes_at: Literal["input", "original"] = "input"
+
+
+def _amp_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        precision = "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    raise ValueError(f"precision must be 'auto', 'fp32', 'fp16' or 'bf16'; found {precision!r}")
+
+
+def _forward(model: CAMModel, images: Tensor, st: _Settings) -> tuple[Tensor, Tensor]:
+    """uint8 ``(B, 3, S, S)`` -> logits ``S_c`` (float32) and features ``f_k`` (float32)."""
+    x = model.preprocess.normalize(images)
+    if st.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(
+        st.device.type, dtype=st.amp_dtype or torch.float32, enabled=st.amp_dtype is not None
+    ):
+        logits, features = model(x)
+    return logits.float(), features.float()
+
+
+@torch.inference_mode()
+def _localize(
+    model: CAMModel, images: Tensor, sizes: Tensor, labels: Tensor, st: _Settings
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One batch: top-k classes and probabilities, their boxes and the true class's box, all in
+    original-image coordinates. Returns ``(classes (B,k), probs (B,k), boxes (B,k,4),
+    gt_known_boxes (B,4))``."""
+    logits, features = _forward(model, images, st)
+    probs, classes = logits.softmax(dim=-1).topk(st.topk, dim=-1)
+    wanted = torch.cat([classes, labels.clamp_min(0)[:, None]], dim=1)  # top-k + true class
+    cams = class_activation_maps(features, model.weight.float(), wanted)  # (B, k+1, h, w)
+    boxes = cam_boxes(cams, sizes, model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels)
+    return classes, probs, boxes[:, : st.topk], boxes[:, st.topk]
+
+
+def cam_boxes(
+    cams: Tensor,
+    original_sizes: Tensor,
+    preprocess: Preprocess,
+    threshold: float = 0.2,
+    boxes_at: Literal["input", "original"] = "input",
+    chunk_pixels: int | None = None,
+) -> Tensor:
+    """The paper's box of each raw map ``M_c`` ``(B, n, h, w)``, in original-image pixels.
+
+    ``boxes_at="input"`` (the pipeline's default): upsample the maps bilinearly to the ``S x S``
+    network input, take the largest component of ``[M >= t max M]`` there, and map the box with
+    :func:`~camutils.boxes.boxes_to_original`: one batched call for the whole batch.
+
+    ``boxes_at="original"``: upsample each map to its image's own ``H x W`` (bilinear) and take
+    the box there, as the paper's release did: exact, batched per distinct image size, several
+    times more pixels (``"squash"`` preprocessing only: a centre crop's map does not cover the
+    whole image).
+
+    The two agree to within about ``max(H, W) / S`` pixels per side for almost every map (the
+    bilinear surface is the same, sampled on two grids); rarely, when two blobs of the mask
+    touch on one grid and not on the other, the largest component itself differs.
+
+    Example:
+        >>> cams = torch.zeros(1, 1, 7, 7); cams[0, 0, 2:4, 3:6] = 1.0
+        >>> sizes = torch.tensor([[375, 500]])
+        >>> cam_boxes(cams, sizes, Preprocess(224)), cam_boxes(cams, sizes, Preprocess(224), boxes_at="original")
+        (tensor([[[192,  90, 450, 230]]]), tensor([[[193,  91, 449, 229]]]))
+    """
+    chunk = chunk_pixels or (CUDA_CHUNK_PIXELS if cams.is_cuda else CPU_CHUNK_PIXELS)
+    sizes = torch.as_tensor(original_sizes).long()
+    if boxes_at == "input":
+        s = preprocess.size
+        up = upsample_cams(cams, (s, s))  # bilinear, align_corners=False
+        boxes = largest_component_boxes(up, threshold, chunk_pixels=chunk)
+        return boxes_to_original(boxes, sizes, preprocess)
+    if boxes_at != "original":
+        raise ValueError(f"boxes_at must be 'input' or 'original'; found {boxes_at!r}")
+    if preprocess.mode != "squash":
+        raise ValueError(
+            "boxes_at='original' needs the 'squash' preprocessing (the map covers the whole image)"
+        )
+    boxes = torch.empty((*cams.shape[:2], 4), dtype=torch.long, device=cams.device)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (h, w) in enumerate(sizes.tolist()):
+        groups.setdefault((h, w), []).append(i)
+    for (h, w), rows in groups.items():
+        up = upsample_cams(cams[rows], (h, w))
+        boxes[rows] = largest_component_boxes(up, threshold, chunk_pixels=chunk)
+    return boxes
+
+
+# --------------------------------------------------------------------------- results file
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The JSON lines of a results file (or of ``OUT/results.jsonl`` given the folder); a last
+    line cut short by an interruption is ignored."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    lines = []
+    if not path.is_file():
+        return lines
+    with open(path, encoding="utf-8") as f:
+        for text in f:
+            if not text.endswith("\n"):
+                break  # interrupted while writing this line
+            lines.append(json.loads(text))
+    return lines
+
+
+def _trim_partial_line(path: Path) -> None:
+    """Cut a last line that an interruption left without its newline."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end != len(data):
+            f.truncate(end)
+
+
+def _box_list(t: Tensor) -> list[list[int]]:
+    return t.tolist()
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` measured.
+
+    Attributes:
+        metrics: :meth:`LocalizationMeter.compute` over every evaluated image.
+        metrics_clean: the same without the blacklisted images (``None`` without a blacklist);
+            classification errors there still count every image, the devkit's rule.
+        counts: ``found`` (images in the run), ``evaluated``, ``skipped`` and one entry per
+            reason an image was skipped (``"unreadable image"``, ``"missing annotation"``, ...).
+        problems: ``(stem, reason)`` of every skipped image.
+        seconds / images_per_s: time and rate of the images processed by this call (not those
+            read back from an earlier, interrupted run).
+    """
+
+    model: str
+    data: str
+    layout: str
+    out_dir: Path
+    metrics: dict[str, float | int]
+    metrics_clean: dict[str, float | int] | None
+    counts: dict[str, int]
+    problems: list[tuple[str, str]]
+    n_blacklisted: int
+    resumed: int
+    processed: int
+    seconds: float
+    device: str
+    precision: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def results_file(self) -> Path:
+        return self.out_dir / RESULTS_FILE
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The per-image results (one dict per image, in the order they were written)."""
+        return read_results(self.results_file)
+
+
+def _run_key(model: CAMModel, val: ILSVRCVal, st: _Settings, precision: str) -> dict[str, Any]:
+    p = model.preprocess
+    return {
+        "model": model.name,
+        "classes": int(model.weight.shape[0]),
+        "preprocess": [p.size, p.mode, p.resize, list(p.mean), list(p.std), p.interpolation],
+        "threshold": st.threshold,
+        "topk": st.topk,
+        "boxes_at": st.boxes_at,
+        "precision": precision,
+        "device": st.device.type,
+        "layout": val.layout,
+    }
+
+
+def _check_resume(out_dir: Path, key: dict[str, Any], data: str) -> None:
+    run_file = out_dir / RUN_FILE
+    if run_file.is_file():
+        old = json.loads(run_file.read_text())
+        diff = {
+            k: (old.get("key", {}).get(k), v)
+            for k, v in key.items()
+            if old.get("key", {}).get(k) != v
+        }
+        if diff:
+            raise ValueError(
+                f"{out_dir} holds results of a different run ("
+                + "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+                + "). Use another out_dir, or restart=True to overwrite it."
+            )
+    run_file.write_text(json.dumps({"key": key, "data": data}, indent=1) + "\n")
+
+
+def _status(problem: str) -> str:
+    return problem.split(":", 1)[0].strip()
+
+
+# --------------------------------------------------------------------------- the pipeline
+def evaluate(
+    model: CAMModel | str,
+    data: ILSVRCVal | str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    device: str | torch.device | None = None,
+    precision: Precision = "auto",
+    threshold: float = 0.2,
+    topk: int = 5,
+    limit: int | None = None,
+    boxes_at: Literal["input", "original"] = "input",
+    restart: bool = False,
+    progress: bool = True,
+    max_batches: int | None = None,
+    decode_on_device: bool | None = None,
+) -> EvalResult:
+    """Run CAM localization over a validation set and measure Table 2's errors.
+
+    Args:
+        model: a :class:`~camutils.models.CAMModel`, or a name for
+            :func:`~camutils.models.load_model` (ImageNet classes in sorted-wnid order).
+        data: an :class:`~camutils.ilsvrc.ILSVRCVal`, or a root folder for
+            :func:`~camutils.ilsvrc.open_ilsvrc`.
+        out_dir: where ``results.jsonl`` and ``run.json`` go (default: a temporary folder). Run
+            again with the same folder to resume an interrupted run.
+        batch_size: images per batch (default 256 on CUDA, 32 on the CPU).
+        num_workers: DataLoader worker processes (default: CPU cores - 1, at most 8; 0 reads
+            in the main process).
+        device: default: CUDA, then MPS, then the CPU.
+        precision: ``"auto"`` (fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"``,
+            ``"bf16"``.
+        threshold: the paper's box threshold, a fraction of each map's maximum.
+        topk: guesses per image (5 for Table 2).
+        limit: evaluate only the first ``limit`` images (stem order).
+        boxes_at: where the boxes are found: on the ``S x S`` input grid, then mapped to the
+            original image (``"input"``, fast), or on each map upsampled to the original size
+            (``"original"``, exact, slower): see :func:`cam_boxes`.
+        restart: discard the results already in ``out_dir`` instead of resuming.
+        progress: show a tqdm progress bar (images/s, running top-1 localization error).
+        max_batches: stop after this many new batches, as an interruption would (for tests).
+        decode_on_device: decode the JPEGs in the main process on ``device`` (nvJPEG) while the
+            workers only read files; default: on CUDA. ``True`` on the CPU runs the same code path
+            with libjpeg (for tests).
+
+    Returns:
+        An :class:`EvalResult`; :func:`format_table` prints it next to the paper's rows.
+    """
+    from camutils.env import default_device
+
+    dev = torch.device(device) if device is not None else default_device()
+    if isinstance(model, str):
+        model = load_model(model, device=dev)
+    model = model.eval().to(dev)
+    val = data if isinstance(data, ILSVRCVal) else open_ilsvrc(data)
+    val = val.subset(limit)
+    if model.wnids is not None and len(model.wnids) != model.weight.shape[0]:
+        raise ValueError(f"model has {len(model.wnids)} wnids for {model.weight.shape[0]} classes")
+    if not 1 <= topk <= model.weight.shape[0]:
+        raise ValueError(f"topk must lie in [1, {model.weight.shape[0]}]; found {topk}")
+    gpu = dev.type == "cuda"
+    st = _Settings(
+        device=dev,
+        amp_dtype=_amp_dtype(precision, dev),
+        channels_last=dev.type in ("cuda", "cpu"),
+        threshold=float(threshold),
+        topk=int(topk),
+        chunk_pixels=CUDA_CHUNK_PIXELS if gpu else CPU_CHUNK_PIXELS,
+        boxes_at=boxes_at,
+    )
+    prec_name = {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[st.amp_dtype]
+    if st.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    batch_size = batch_size or (256 if gpu else 32)
+    if num_workers is None:
+        num_workers = max(0, min(8, (os.cpu_count() or 1) - 1))
+
+    if out_dir is None:
+        import tempfile
+
+        out_dir = tempfile.mkdtemp(prefix="camutils-eval-")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS_FILE
+    if restart:
+        results_path.unlink(missing_ok=True)
+        (out / RUN_FILE).unlink(missing_ok=True)
+    _check_resume(out, _run_key(model, val, st, prec_name), str(val.root))
+    _trim_partial_line(results_path)
+
+    records = val.records
+    by_stem = {r.stem: i for i, r in enumerate(records)}
+    meter_all = LocalizationMeter(topk=(1, st.topk) if st.topk > 1 else (1,))
+    meter_clean = LocalizationMeter(topk=meter_all.topk) if val.blacklist else None
+    problems: list[tuple[str, str]] = []
+    counts: dict[str, int] = {"found": len(records), "evaluated": 0, "skipped": 0}
+    notes: list[str] = []
+
+    def count_skip(stem: str, reason: str) -> None:
+        problems.append((stem, reason))
+        counts["skipped"] += 1
+        counts[_status(reason)] = counts.get(_status(reason), 0) + 1
+
+    # 1. read back what an interrupted run already wrote
+    done: set[str] = set()
+    old_ok: list[dict[str, Any]] = []
+    for line in read_results(results_path):
+        stem = line["stem"]
+        if stem not in by_stem or stem in done:
+            continue
+        done.add(stem)
+        if line["status"] == "ok":
+            old_ok.append(line)
+        else:
+            count_skip(stem, line.get("detail") or line["status"])
+    for start in range(0, len(old_ok), 4096):
+        chunk = old_ok[start : start + 4096]
+        recs = [records[by_stem[ln["stem"]]] for ln in chunk]
+        classes = torch.tensor([ln["classes"] for ln in chunk], device=dev)
+        boxes = torch.tensor([ln["boxes"] for ln in chunk], device=dev)
+        gk = torch.tensor([ln["gt_box"] for ln in chunk], device=dev)
+        _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
+    counts["evaluated"] = len(old_ok)
+    resumed = len(done)
+
+    # 2. the images not done yet
+    todo = [r for r in records if r.stem not in done]
+    on_device = gpu if decode_on_device is None else bool(decode_on_device)
+    dataset = _Images(todo, model.preprocess, on_device)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        worker_init_fn=_worker_init if num_workers else None,
+        prefetch_factor=4 if num_workers else None,
+    )
+    prepared: Iterable[_Prepared] = (_prepare(items, dev, model.preprocess) for items in loader)
+    if on_device:
+        prepared = _background(prepared, depth=2)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), unit="img", desc=f"{model.name} on {val.layout}", smoothing=0.1)
+    processed = 0
+    t0 = time.perf_counter()
+    n_batches = 0
+    size_mismatch = 0
+    try:
+        with open(results_path, "a", encoding="utf-8") as f:
+            for batch in prepared:
+                lines: list[dict[str, Any]] = []
+                for idx, reason in batch.failed:
+                    r = todo[idx]
+                    count_skip(r.stem, reason)
+                    lines.append(
+                        {
+                            "stem": r.stem,
+                            "status": _status(reason),
+                            "detail": reason,
+                            "label": r.label,
+                            "blacklisted": r.blacklisted,
+                        }  # fmt: skip
+                    )
+                if batch.images is not None and batch.indices:
+                    recs = [todo[i] for i in batch.indices]
+                    if gpu:
+                        batch.images.record_stream(torch.cuda.current_stream(dev))
+                    sizes = torch.tensor(batch.sizes, dtype=torch.long)
+                    labels = torch.tensor([r.label for r in recs], device=dev)
+                    classes, probs, boxes, gk = _localize(model, batch.images, sizes, labels, st)
+                    res = _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
+                    host = {
+                        k: v.cpu()
+                        for k, v in dict(
+                            res, classes=classes, probs=probs, boxes=boxes, gk=gk
+                        ).items()
+                    }
+                    for j, r in enumerate(recs):
+                        h, w = batch.sizes[j]
+                        if r.size is not None and tuple(r.size) != (h, w):
+                            size_mismatch += 1
+                        gt_frac = max((b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in r.boxes) / (
+                            h * w
+                        )
+                        lines.append(_ok_line(r, (h, w), gt_frac, host, j, st.topk))
+                    counts["evaluated"] += len(recs)
+                lines.sort(key=lambda ln: ln["stem"])
+                f.write("".join(json.dumps(ln, separators=(",", ":")) + "\n" for ln in lines))
+                f.flush()
+                processed += len(lines)
+                n_batches += 1
+                if bar is not None:
+                    bar.update(len(lines))
+                    if counts["evaluated"]:
+                        m = meter_all.compute()
+                        bar.set_postfix(top1_loc_err=f"{m['top1_loc_error']:.2f}", refresh=False)
+                if max_batches is not None and n_batches >= max_batches:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+        if hasattr(prepared, "close"):
+            prepared.close()  # type: ignore[union-attr]
+    if gpu:
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    if size_mismatch:
+        notes.append(
+            f"{size_mismatch} images differ in size from their annotation's <size> (boxes used as given)"
+        )
+    metrics = meter_all.compute() if counts["evaluated"] else {}
+    metrics_clean = (
+        meter_clean.compute() if meter_clean is not None and counts["evaluated"] else None
+    )
+    return EvalResult(
+        model=model.name,
+        data=str(val.root),
+        layout=val.layout,
+        out_dir=out,
+        metrics=metrics,
+        metrics_clean=metrics_clean,
+        counts=counts,
+        problems=sorted(problems),
+        n_blacklisted=sum(r.blacklisted for r in records),
+        resumed=resumed,
+        processed=processed,
+        seconds=seconds,
+        device=str(dev),
+        precision=prec_name,
+        notes=notes + list(val.notes),
+    )
+
+
+def _update_meters(
+    meter_all: LocalizationMeter,
+    meter_clean: LocalizationMeter | None,
+    classes: Tensor,
+    boxes: Tensor,
+    gt_known_boxes: Tensor,
+    recs: Sequence[Record],
+    device: torch.device,
+) -> dict[str, Tensor]:
+    gt_boxes, gt_valid = boxes_tensor(recs, device)
+    labels = torch.tensor([r.label for r in recs], device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer than 5 guesses only when topk < 5, by choice
+        res = meter_all.update(classes, boxes, labels, gt_boxes, gt_valid, gt_known_boxes)
+        if meter_clean is not None:
+            bl = torch.tensor([r.blacklisted for r in recs], device=device)
+            meter_clean.update(classes, boxes, labels, gt_boxes, gt_valid, gt_known_boxes, bl)
+    return res
+
+
+def _ok_line(
+    r: Record, size: tuple[int, int], gt_frac: float, host: dict[str, Tensor], j: int, k: int
+) -> dict[str, Any]:
+    line = {
+        "stem": r.stem,
+        "status": "ok",
+        "label": r.label,
+        "blacklisted": r.blacklisted,
+        "size": list(size),
+        "n_gt": len(r.boxes),
+        "gt_frac": round(gt_frac, 4),
+        "classes": host["classes"][j].tolist(),
+        "probs": [round(p, 5) for p in host["probs"][j].tolist()],
+        "boxes": host["boxes"][j].tolist(),
+        "iou": [round(v, 4) for v in host["iou"][j].tolist()],
+        "gt_box": host["gk"][j].tolist(),
+        "gt_known_iou": round(float(host["gt_known_iou"][j]), 4),
+        "gt_known": bool(host["gt_known"][j]),
+        "top1_loc": bool(host["top1_loc"][j]),
+        "top1_cls": bool(host["top1_cls"][j]),
+    }
+    if k > 1:
+        line[f"top{k}_loc"] = bool(host[f"top{k}_loc"][j])
+        line[f"top{k}_cls"] = bool(host[f"top{k}_cls"][j])
+    return line
+
+
+# --------------------------------------------------------------------------- reporting
+def _fmt(v: float | None, width: int = 9) -> str:
+    return f"{'-':>{width}}" if v is None or v != v else f"{v:>{width}.2f}"
+
+
+def measured_rows(result: EvalResult) -> list[tuple[str, dict[str, float | int]]]:
+    """The measured rows of the table: all images, and without the blacklist when there is
+    one."""
+    rows = []
+    if result.metrics:
+        n = result.metrics["images"]
+        rows.append((f"{result.model}, CAM ({n:,} images)", result.metrics))
+        if result.metrics_clean is not None:
+            nl = result.metrics_clean["loc_images"]
+            rows.append(
+                (f"{result.model}, CAM, blacklist out ({nl:,} images)", result.metrics_clean)
+            )
+    return rows
+
+
+def format_table(result: EvalResult, paper: bool = True) -> str:
+    """Table 2's layout: the paper's rows, then the measured ones (errors in %).
+
+    Top-1/top-5 localization error as in the paper's Table 2; top-1/top-5 classification error
+    as in its Table 1 (for the same networks); GT-known localization error (100 - GT-known
+    accuracy, Choe et al. 2020; not reported by the paper).
+    """
+    head = f"{'Method':<46}{'top-1 loc':>10}{'top-5 loc':>10}{'top-1 cls':>10}{'top-5 cls':>10}{'GT-known':>10}"
+    rule = "-" * len(head)
+    lines = [
+        "Localization error on ILSVRC validation (%), in the layout of Zhou et al. 2016, Table 2",
+        head,
+        rule,
+    ]
+    if paper:
+        for name, l1, l5, c1, c5 in PAPER_TABLE2:
+            lines.append(
+                f"{name + ' (paper)':<46}{_fmt(l1, 10)}{_fmt(l5, 10)}{_fmt(c1, 10)}{_fmt(c5, 10)}{_fmt(None, 10)}"
+            )
+        lines.append(rule)
+    for name, m in measured_rows(result):
+        gk = 100.0 - m["gt_known_loc_acc"] if "gt_known_loc_acc" in m else None
+        k = max(
+            int(key[3:-10]) for key in m if key.startswith("top") and key.endswith("_loc_error")
+        )
+        lines.append(
+            f"{name:<46}{_fmt(m['top1_loc_error'], 10)}{_fmt(m.get(f'top{k}_loc_error'), 10)}"  # type: ignore[arg-type]
+            f"{_fmt(m['top1_cls_error'], 10)}{_fmt(m.get(f'top{k}_cls_error'), 10)}{_fmt(gk, 10)}"  # type: ignore[arg-type]
+        )
+    c = result.counts
+    skipped = ", ".join(
+        f"{v} {k}" for k, v in sorted(c.items()) if k not in ("found", "evaluated", "skipped")
+    )
+    lines.append(rule)
+    lines.append(
+        f"{c['found']:,} images found, {c['evaluated']:,} evaluated, {c['skipped']:,} skipped"
+        + (f" ({skipped})" if skipped else "")
+    )
+    return "\n".join(lines)
+
+
+def per_class(
+    lines: Sequence[dict[str, Any]], class_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Per-class figures from the per-image results: images, top-1 loc error, GT-known error,
+    top-1 classification error (%), sorted by class index."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for ln in lines:
+        if ln["status"] == "ok":
+            groups.setdefault(ln["label"], []).append(ln)
+    rows = []
+    for label in sorted(groups):
+        g = groups[label]
+        n = len(g)
+        rows.append(
+            {
+                "label": label,
+                "class": class_names[label] if class_names else str(label),
+                "images": n,
+                "top1_loc_error": 100.0 * sum(not x["top1_loc"] for x in g) / n,
+                "gt_known_error": 100.0 * sum(not x["gt_known"] for x in g) / n,
+                "top1_cls_error": 100.0 * sum(not x["top1_cls"] for x in g) / n,
+            }
+        )
+    return rows
+
+
+SIZE_BINS: tuple[tuple[str, float, float], ...] = (
+    ("small (< 10%)", 0.0, 0.10),
+    ("medium (10-40%)", 0.10, 0.40),
+    ("large (40-70%)", 0.40, 0.70),
+    ("very large (>= 70%)", 0.70, float("inf")),
+)
+
+
+def per_size(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Figures by object size: the largest ground-truth box's share of the image area, in
+    :data:`SIZE_BINS`. Small objects are where a 7x7 CAM and a 20% threshold struggle."""
+    rows = []
+    ok = [ln for ln in lines if ln["status"] == "ok"]
+    for name, lo, hi in SIZE_BINS:
+        g = [x for x in ok if lo <= x["gt_frac"] < hi]
+        n = len(g)
+        rows.append(
+            {
+                "size": name,
+                "images": n,
+                "top1_loc_error": 100.0 * sum(not x["top1_loc"] for x in g) / n
+                if n
+                else float("nan"),
+                "gt_known_error": 100.0 * sum(not x["gt_known"] for x in g) / n
+                if n
+                else float("nan"),
+                "mean_gt_known_iou": sum(x["gt_known_iou"] for x in g) / n if n else float("nan"),
+            }
+        )
+    return rows
+
+
+def worst_misses(lines: Sequence[dict[str, Any]], n: int = 6) -> list[dict[str, Any]]:
+    """The images whose true-class CAM box is furthest from the ground truth (lowest GT-known
+    IoU), worst first: the failures of localization itself, whatever the classifier said."""
+    ok = [ln for ln in lines if ln["status"] == "ok"]
+    return sorted(ok, key=lambda x: (x["gt_known_iou"], x["stem"]))[:n]

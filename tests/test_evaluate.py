@@ -1,0 +1,359 @@
+"""The batched localization pipeline: every image accounted for, IoU against every box, resume,
+boxes against direct upsampling, a per-image reference, and the command line."""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+import torch.nn as nn
+
+from camutils.__main__ import main
+from camutils.boxes import boxes_to_original, largest_component_boxes
+from camutils.cam import class_activation_maps, upsample_cams
+from camutils.evaluate import (
+    PAPER_TABLE2,
+    _Images,
+    _prepare,
+    cam_boxes,
+    evaluate,
+    format_table,
+    per_class,
+    per_size,
+    read_results,
+    worst_misses,
+)
+from camutils.ilsvrc import decode_image, make_synthetic_val, open_ilsvrc
+from camutils.metrics import box_iou
+from camutils.models import CAMModel, Preprocess, imagenet_classes
+from camutils.samples import data_dir
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: the connected-component search makes many short parallel regions,
+    which stall when the machine's cores are busy with other work (the CI runs tests alongside
+    notebooks); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_model() -> CAMModel:
+    """A random GAP network with 7x7 features and ImageNet's 1000 classes: fast, deterministic."""
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(3, 16, 32, stride=32), nn.ReLU())
+    head = nn.Linear(16, 1000)
+    wnids, names = imagenet_classes()
+    return CAMModel(body, head, "avg", names, wnids, Preprocess(224), name="tiny").eval()
+
+
+@pytest.fixture(scope="module")
+def model() -> CAMModel:
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    root = tmp_path_factory.mktemp("val")
+    return make_synthetic_val(root, 14, layout="devkit", seed=1, blacklist=[8, 11])
+
+
+@pytest.fixture(scope="module")
+def full_run(model, syn, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    return evaluate(model, syn.root, out, batch_size=4, num_workers=0, device="cpu", progress=False)
+
+
+def _slow_iou(a, b) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    inter = max(iw, 0) * max(ih, 0)
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+# --------------------------------------------------------------------------- accounting
+def test_every_image_has_one_line_and_problems_are_counted(full_run, syn):
+    lines = full_run.lines()
+    assert sorted(ln["stem"] for ln in lines) == [r.stem for r in open_ilsvrc(syn.root)]
+    status = {ln["stem"]: ln["status"] for ln in lines}
+    assert status[syn.special["corrupt"]] == "unreadable image"
+    assert status[syn.special["missing_annotation"]] == "missing annotation"
+    for kind in ("grayscale", "cmyk", "png_named_jpeg", "multi_box"):
+        assert status[syn.special[kind]] == "ok"
+    c = full_run.counts
+    assert (c["found"], c["evaluated"], c["skipped"]) == (14, 12, 2)
+    assert c["unreadable image"] == 1 and c["missing annotation"] == 1
+    assert full_run.metrics["images"] == 12
+    assert [s for s, _ in full_run.problems] == [
+        syn.special["corrupt"],
+        syn.special["missing_annotation"],
+    ]
+
+
+def test_iou_against_every_gt_box_matches_a_slow_loop(full_run, syn):
+    records = {r.stem: r for r in open_ilsvrc(syn.root)}
+    multi = 0
+    for ln in full_run.lines():
+        if ln["status"] != "ok":
+            continue
+        r = records[ln["stem"]]
+        multi += len(r.boxes) > 1
+        h, w = ln["size"]
+        for box, iou in zip(ln["boxes"], ln["iou"], strict=True):
+            assert 0 <= box[0] <= box[2] < w and 0 <= box[1] <= box[3] < h
+            assert iou == pytest.approx(max(_slow_iou(box, g) for g in r.boxes), abs=1e-4)
+        gk = max(_slow_iou(ln["gt_box"], g) for g in r.boxes)
+        assert ln["gt_known_iou"] == pytest.approx(gk, abs=1e-4)
+        assert ln["gt_known"] == (gk >= 0.5)
+        correct = [c == r.label and i >= 0.5 for c, i in zip(ln["classes"], ln["iou"], strict=True)]
+        assert ln["top1_loc"] == correct[0] and ln["top5_loc"] == any(correct)
+        assert ln["top1_cls"] == (ln["classes"][0] == r.label)
+        assert ln["top5_cls"] == (r.label in ln["classes"])
+    assert multi >= 1
+
+
+def test_totals_are_the_per_image_flags_averaged(full_run):
+    ok = [ln for ln in full_run.lines() if ln["status"] == "ok"]
+    n = len(ok)
+    m = full_run.metrics
+    for key, flag in [("top1_loc_error", "top1_loc"), ("top5_loc_error", "top5_loc"),
+                      ("top1_cls_error", "top1_cls"), ("top5_cls_error", "top5_cls")]:  # fmt: skip
+        assert m[key] == pytest.approx(100.0 * sum(not x[flag] for x in ok) / n)
+    assert m["gt_known_loc_acc"] == pytest.approx(100.0 * sum(x["gt_known"] for x in ok) / n)
+
+
+def test_blacklist_reported_with_and_without(full_run):
+    ok = [ln for ln in full_run.lines() if ln["status"] == "ok"]
+    clean = [x for x in ok if not x["blacklisted"]]
+    assert len(clean) == len(ok) - 2
+    mc = full_run.metrics_clean
+    assert mc["loc_images"] == len(clean) and mc["images"] == len(ok)
+    assert mc["top1_loc_error"] == pytest.approx(
+        100.0 * sum(not x["top1_loc"] for x in clean) / len(clean)
+    )
+    # classification counts every image, the devkit's rule
+    assert mc["top1_cls_error"] == full_run.metrics["top1_cls_error"]
+    table = format_table(full_run)
+    assert "tiny, CAM (12 images)" in table and "tiny, CAM, blacklist out (10 images)" in table
+
+
+# --------------------------------------------------------------------------- resume
+def _same_lines(a, b):
+    key = lambda ln: ln["stem"]  # noqa: E731
+    assert sorted(a, key=key) == sorted(b, key=key)
+
+
+def test_interrupted_run_resumes_to_the_same_totals(model, syn, full_run, tmp_path):
+    out = tmp_path / "run"
+    first = evaluate(model, syn.root, out, batch_size=4, num_workers=0, device="cpu",
+                     progress=False, max_batches=2)  # fmt: skip
+    assert first.processed == 8 and len(read_results(out)) == 8
+    second = evaluate(
+        model, syn.root, out, batch_size=4, num_workers=0, device="cpu", progress=False
+    )
+    assert second.resumed == 8 and second.processed == 6
+    assert second.metrics == full_run.metrics
+    assert second.metrics_clean == full_run.metrics_clean
+    assert second.counts == full_run.counts
+    _same_lines(read_results(out), full_run.lines())
+    # nothing left: a third call only reads back
+    third = evaluate(
+        model, syn.root, out, batch_size=4, num_workers=0, device="cpu", progress=False
+    )
+    assert third.processed == 0 and third.metrics == full_run.metrics
+
+
+def test_a_line_cut_by_the_interruption_is_redone(model, syn, full_run, tmp_path):
+    out = tmp_path / "cut"
+    shutil.copytree(full_run.out_dir, out)
+    text = (out / "results.jsonl").read_text()
+    lines = text.splitlines(keepends=True)
+    (out / "results.jsonl").write_text("".join(lines[:5]) + lines[5][:30])  # killed mid-write
+    again = evaluate(
+        model, syn.root, out, batch_size=4, num_workers=0, device="cpu", progress=False
+    )
+    assert again.resumed == 5 and again.processed == 9
+    assert again.metrics == full_run.metrics
+    _same_lines(read_results(out), full_run.lines())
+
+
+def test_resuming_with_other_settings_is_refused(model, syn, full_run, tmp_path):
+    out = tmp_path / "other"
+    shutil.copytree(full_run.out_dir, out)
+    with pytest.raises(ValueError, match="threshold: 0.2 there, 0.3 now"):
+        evaluate(model, syn.root, out, threshold=0.3, num_workers=0, device="cpu", progress=False)
+    fresh = evaluate(model, syn.root, out, threshold=0.3, num_workers=0, device="cpu",
+                     progress=False, restart=True)  # fmt: skip
+    assert fresh.resumed == 0 and fresh.counts["evaluated"] == 12
+
+
+# --------------------------------------------------------------------------- data paths
+def test_device_decode_path_and_workers_give_identical_lines(model, syn, full_run, tmp_path):
+    """The GPU's data path (bytes from the workers, decode + per-size resize in the main
+    process, a background thread) run here with libjpeg, and 2 worker processes."""
+    r = evaluate(model, syn.root, tmp_path / "dev", batch_size=5, num_workers=2, device="cpu",
+                 progress=False, decode_on_device=True)  # fmt: skip
+    _same_lines(r.lines(), full_run.lines())
+    assert r.metrics == full_run.metrics
+
+
+def test_prepare_groups_sizes_and_matches_the_worker_resize(model, syn):
+    val = open_ilsvrc(syn.root)
+    recs = [x for x in val if x.problem is None]
+    on_cpu = _Images(recs, model.preprocess, gpu=False)
+    on_dev = _Images(recs, model.preprocess, gpu=True)
+    kinds = {on_dev[i].kind for i in range(len(recs))}
+    assert kinds == {"encoded", "decoded", "failed"}  # grayscale/CMYK/PNG decoded by workers
+    a = _prepare([on_cpu[i] for i in range(len(recs))], torch.device("cpu"), model.preprocess)
+    b = _prepare([on_dev[i] for i in range(len(recs))], torch.device("cpu"), model.preprocess)
+    assert a.indices == b.indices and a.sizes == b.sizes and a.failed == b.failed
+    assert torch.equal(a.images, b.images)
+
+
+# --------------------------------------------------------------------------- boxes
+def _blob_maps(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(7.0), torch.arange(7.0), indexing="ij")
+    out = 0.1 * torch.randn(n, 7, 7, generator=g)
+    for i in range(n):
+        for _ in range(int(torch.randint(1, 4, (1,), generator=g))):
+            cy, cx = (torch.rand(2, generator=g) * 6).tolist()
+            s = 0.8 + 1.5 * float(torch.rand(1, generator=g))
+            out[i] += float(torch.rand(1, generator=g)) * torch.exp(
+                -((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s)
+            )
+    return out[:, None]
+
+
+@pytest.mark.parametrize("size", [(375, 500), (500, 333), (281, 500), (768, 1024), (100, 150)])
+def test_input_grid_boxes_agree_with_direct_upsampling(size):
+    h, w = size
+    cams = _blob_maps(40, seed=h + w)
+    sizes = torch.tensor([[h, w]] * 40)
+    fast = cam_boxes(cams, sizes, Preprocess(224))
+    direct = largest_component_boxes(upsample_cams(cams, (h, w)))  # the definition
+    assert torch.equal(cam_boxes(cams, sizes, Preprocess(224), boxes_at="original"), direct)
+    tol = math.ceil(max(h, w) / 224) + 1
+    close = (fast - direct).abs().amax(dim=-1) <= tol
+    assert close.float().mean() >= 0.95  # rare misses: blobs that touch on one grid only
+    iou = box_iou(fast, direct)
+    assert iou.mean() >= 0.98
+    assert ((iou >= 0.5) == (iou >= 0.5)).all()
+
+
+def test_input_grid_is_exact_when_the_image_is_the_input_size():
+    cams = _blob_maps(30, seed=0)
+    sizes = torch.tensor([[224, 224]] * 30)
+    direct = largest_component_boxes(upsample_cams(cams, (224, 224)))
+    assert torch.equal(cam_boxes(cams, sizes, Preprocess(224)), direct)
+    assert torch.equal(boxes_to_original(direct, sizes, Preprocess(224)), direct)
+
+
+def test_original_grid_run_agrees_with_input_grid_run(model, syn, full_run, tmp_path):
+    exact = evaluate(model, syn.root, tmp_path / "orig", batch_size=4, num_workers=0,
+                     device="cpu", progress=False, boxes_at="original")  # fmt: skip
+    fast = {ln["stem"]: ln for ln in full_run.lines() if ln["status"] == "ok"}
+    ious = []
+    for ln in exact.lines():
+        if ln["status"] == "ok":
+            f = fast[ln["stem"]]
+            assert ln["classes"] == f["classes"]
+            ious += box_iou(torch.tensor(ln["boxes"]), torch.tensor(f["boxes"])).tolist()
+    assert sum(i >= 0.9 for i in ious) >= 0.95 * len(ious)
+
+
+def test_pipeline_matches_a_per_image_reference(model, syn, full_run):
+    """One image at a time, no batching, no channels-last: decode, resize, forward, CAM,
+    upsample to the original size, box. Same classes and (boxes_at='original') same boxes."""
+    records = {r.stem: r for r in open_ilsvrc(syn.root)}
+    lines = [ln for ln in full_run.lines() if ln["status"] == "ok"][:5]
+    for ln in lines:
+        r = records[ln["stem"]]
+        img = decode_image(r.image.read_bytes())
+        x = model.preprocess(img)[None]
+        with torch.no_grad():
+            logits, feats = model(x)
+        probs, classes = logits.softmax(-1).topk(5)
+        assert classes[0].tolist() == ln["classes"]
+        assert probs[0].tolist() == pytest.approx(ln["probs"], abs=1e-4)
+        cams = class_activation_maps(feats, model.weight, classes)
+        h, w = img.shape[1:]
+        ref = largest_component_boxes(upsample_cams(cams, (h, w)))[0]
+        fast = torch.tensor(ln["boxes"])
+        assert (box_iou(ref, fast) >= 0.9).all()
+
+
+# --------------------------------------------------------------------------- reports
+def test_breakdowns_partition_the_images(full_run, model):
+    lines = full_run.lines()
+    ok = [ln for ln in lines if ln["status"] == "ok"]
+    by_class = per_class(lines, model.class_names)
+    assert sum(r["images"] for r in by_class) == len(ok)
+    by_size = per_size(lines)
+    assert sum(r["images"] for r in by_size) == len(ok)
+    worst = worst_misses(lines, 3)
+    assert [w["gt_known_iou"] for w in worst] == sorted(x["gt_known_iou"] for x in ok)[:3]
+
+
+def test_table_has_the_papers_rows():
+    from camutils.evaluate import EvalResult
+
+    r = EvalResult("m", "d", "devkit", data_dir(), {}, None, {"found": 0, "evaluated": 0, "skipped": 0},
+                   [], 0, 0, 0, 0.0, "cpu", "fp32")  # fmt: skip
+    table = format_table(r)
+    assert len(PAPER_TABLE2) == 10
+    assert (
+        "GoogLeNet-GAP (paper)                              56.40     43.00     35.00     13.20"
+        in table
+    )
+
+
+# --------------------------------------------------------------------------- command line
+def test_command_line_prints_table_2_and_resumes(syn, tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["evaluate", "--data", str(syn.root), "--out", str(out), "--limit", "6",
+            "--workers", "0", "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "GoogLeNet-GAP (paper)" in text and "efficientnet_lite0, CAM (4 images)" in text
+    assert (
+        "6 images found, 4 evaluated, 2 skipped (1 missing annotation, 1 unreadable image)" in text
+    )
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    assert "6 images read back from an earlier run" in again
+    row = [ln for ln in text.splitlines() if ln.startswith("efficientnet_lite0, CAM (")]
+    assert row and row[0] in again.splitlines()
+
+
+def test_command_line_wrong_root_exits_with_the_layouts(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "expected one of these ILSVRC 2012 validation layouts" in err and "found:" in err
+
+
+NOTEBOOK = data_dir().parent / "notebooks" / "06_ilsvrc_localization.ipynb"
+SAMPLE = data_dir() / "ilsvrc_sample"
+
+
+@pytest.mark.skipif(
+    not (NOTEBOOK.is_file() and SAMPLE.is_dir()), reason="notebook 06 or sample absent"
+)
+def test_command_line_and_notebook_agree_on_the_bundled_sample(tmp_path, capsys):
+    nb = json.loads(NOTEBOOK.read_text())
+    checked = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "# NBVAL_CHECK_OUTPUT" in "".join(cell["source"]):
+            for o in cell.get("outputs", []):
+                checked += "".join(o.get("text", "")).splitlines()
+    nb_rows = [ln for ln in checked if ", CAM (" in ln]
+    assert nb_rows, "notebook 06 prints no measured Table 2 row in a checked cell"
+    for fmt in ("devkit", "kaggle"):
+        assert main(["evaluate", "--data", str(SAMPLE / fmt), "--out", str(tmp_path / fmt),
+                     "--workers", "0", "--device", "cpu", "--no-progress"]) == 0  # fmt: skip
+        cli_rows = [ln for ln in capsys.readouterr().out.splitlines() if ", CAM (" in ln]
+        assert cli_rows == nb_rows
