@@ -496,3 +496,56 @@ def test_crop_box_outside_the_crop_and_bad_input():
         boxes_to_original(torch.zeros(1, 4), torch.tensor([[300, 400]]), pre)
     with pytest.raises(ValueError, match="original sizes"):
         boxes_to_original(torch.zeros(2, 4, dtype=torch.long), torch.tensor([[300, 400]]), pre)
+
+
+# --------------------------------------------------------------------------- the annotated sample
+def test_ilsvrc_sample_devkit_and_kaggle_agree():
+    """Both layouts of data/ilsvrc_sample hold the same images, classes and boxes (read with the
+    standard library), inside each image, with ImageNet's 1000 wnids in sorted order."""
+    import csv
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    from camutils.models import imagenet_classes
+    from camutils.samples import data_dir
+
+    root = data_dir() / "ilsvrc_sample"
+    wnids, _ = imagenet_classes()
+    mapping = (root / "kaggle" / "LOC_synset_mapping.txt").read_text(encoding="utf-8").splitlines()
+    assert [line.split()[0] for line in mapping] == wnids
+    with open(root / "kaggle" / "LOC_val_solution.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["ImageId", "PredictionString"]
+    kaggle = {}
+    for stem, pred in rows[1:]:
+        t = pred.split()
+        kaggle[stem] = [
+            (t[i], tuple(int(v) for v in t[i + 1 : i + 5])) for i in range(0, len(t), 5)
+        ]
+    xml_dir = root / "devkit" / "ILSVRC2012_bbox_val_v3" / "val"
+    assert sorted(p.stem for p in xml_dir.glob("*.xml")) == sorted(kaggle)
+    assert len(kaggle) >= 6
+    for stem, objects in kaggle.items():
+        ann = ET.parse(xml_dir / f"{stem}.xml").getroot()
+        assert ann.findtext("filename") == stem
+        devkit = [
+            (
+                o.findtext("name"),
+                tuple(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")),
+            )
+            for o in ann.iter("object")
+        ]
+        assert devkit == objects
+        for folder in ("devkit/ILSVRC2012_img_val", "kaggle/ILSVRC/Data/CLS-LOC/val"):
+            path = root / folder / f"{stem}.JPEG"
+            sample = data_dir() / "samples" / f"{stem.removeprefix('sample_')}.jpg"
+            assert path.read_bytes() == sample.read_bytes()
+            with Image.open(path) as im:
+                w, h = im.size
+                depth = len(im.getbands())
+        assert (int(ann.findtext("size/width")), int(ann.findtext("size/height"))) == (w, h)
+        assert int(ann.findtext("size/depth")) == depth
+        for wnid, (x0, y0, x1, y1) in objects:
+            assert wnid in wnids
+            assert 0 <= x0 <= x1 < w and 0 <= y0 <= y1 < h
