@@ -98,9 +98,9 @@ PAPER_TABLE2: tuple[tuple[str, float, float, float | None, float | None], ...] =
     ("GoogLeNet-GMP", 57.78, 45.26, 35.6, 13.9),
 )
 
-# Maps x pixels per batched component search: the CPU is fastest with work tensors that stay in
-# the allocator's cache (large ones are fresh pages every time); the GPU with a whole batch.
-CPU_CHUNK_PIXELS = 2**19
+# Maps x pixels per batched component search on CUDA: a whole batch of 256 images x 6 maps of
+# 224 x 224 in two launches of the search (a few GB of work tensors). Elsewhere the default of
+# camutils.boxes (small chunks that stay in the CPU's caches).
 CUDA_CHUNK_PIXELS = 2**26
 
 
@@ -165,6 +165,20 @@ class _Prepared(NamedTuple):
     images: Tensor | None  # (B, 3, S, S) uint8 on the device
     sizes: list[tuple[int, int]]
     failed: list[tuple[int, str]]  # (record index, reason)
+
+
+def device_decoder_works(device: torch.device) -> bool:
+    """Whether ``decode_jpeg(..., device=device)`` runs here (torchvision built with nvJPEG)."""
+    from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = encode_jpeg(torch.zeros(3, 16, 16, dtype=torch.uint8))
+            out = decode_jpeg([data], mode=ImageReadMode.RGB, device=device)
+        return tuple(out[0].shape) == (3, 16, 16)
+    except (RuntimeError, ValueError):
+        return False
 
 
 def _decode_on_device(items: list[_Item], device: torch.device) -> list[Tensor | str]:
@@ -268,7 +282,7 @@ class _Settings:
     channels_last: bool
     threshold: float
     topk: int
-    chunk_pixels: int
+    chunk_pixels: int | None
     boxes_at: Literal["input", "original"] = "input"
 
 
@@ -340,7 +354,7 @@ def cam_boxes(
         >>> cam_boxes(cams, sizes, Preprocess(224)), cam_boxes(cams, sizes, Preprocess(224), boxes_at="original")
         (tensor([[[192,  90, 450, 230]]]), tensor([[[193,  91, 449, 229]]]))
     """
-    chunk = chunk_pixels or (CUDA_CHUNK_PIXELS if cams.is_cuda else CPU_CHUNK_PIXELS)
+    chunk = chunk_pixels or (CUDA_CHUNK_PIXELS if cams.is_cuda else None)
     sizes = torch.as_tensor(original_sizes).long()
     if boxes_at == "input":
         s = preprocess.size
@@ -545,7 +559,7 @@ def evaluate(
         channels_last=dev.type in ("cuda", "cpu"),
         threshold=float(threshold),
         topk=int(topk),
-        chunk_pixels=CUDA_CHUNK_PIXELS if gpu else CPU_CHUNK_PIXELS,
+        chunk_pixels=CUDA_CHUNK_PIXELS if gpu else None,
         boxes_at=boxes_at,
     )
     prec_name = {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[st.amp_dtype]
@@ -608,6 +622,9 @@ def evaluate(
     # 2. the images not done yet
     todo = [r for r in records if r.stem not in done]
     on_device = gpu if decode_on_device is None else bool(decode_on_device)
+    if on_device and gpu and not device_decoder_works(dev):
+        on_device = False
+        notes.append("torchvision cannot decode JPEGs on this GPU (no nvJPEG): decoded by workers")
     dataset = _Images(todo, model.preprocess, on_device)
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -791,7 +808,7 @@ def format_table(result: EvalResult, paper: bool = True) -> str:
     as in its Table 1 (for the same networks); GT-known localization error (100 - GT-known
     accuracy, Choe et al. 2020; not reported by the paper).
     """
-    head = f"{'Method':<46}{'top-1 loc':>10}{'top-5 loc':>10}{'top-1 cls':>10}{'top-5 cls':>10}{'GT-known':>10}"
+    head = f"{'Method':<50}{'top-1 loc':>10}{'top-5 loc':>10}{'top-1 cls':>10}{'top-5 cls':>10}{'GT-known':>10}"
     rule = "-" * len(head)
     lines = [
         "Localization error on ILSVRC validation (%), in the layout of Zhou et al. 2016, Table 2",
@@ -801,7 +818,7 @@ def format_table(result: EvalResult, paper: bool = True) -> str:
     if paper:
         for name, l1, l5, c1, c5 in PAPER_TABLE2:
             lines.append(
-                f"{name + ' (paper)':<46}{_fmt(l1, 10)}{_fmt(l5, 10)}{_fmt(c1, 10)}{_fmt(c5, 10)}{_fmt(None, 10)}"
+                f"{name + ' (paper)':<50}{_fmt(l1, 10)}{_fmt(l5, 10)}{_fmt(c1, 10)}{_fmt(c5, 10)}{_fmt(None, 10)}"
             )
         lines.append(rule)
     for name, m in measured_rows(result):
@@ -810,7 +827,7 @@ def format_table(result: EvalResult, paper: bool = True) -> str:
             int(key[3:-10]) for key in m if key.startswith("top") and key.endswith("_loc_error")
         )
         lines.append(
-            f"{name:<46}{_fmt(m['top1_loc_error'], 10)}{_fmt(m.get(f'top{k}_loc_error'), 10)}"  # type: ignore[arg-type]
+            f"{name:<50}{_fmt(m['top1_loc_error'], 10)}{_fmt(m.get(f'top{k}_loc_error'), 10)}"  # type: ignore[arg-type]
             f"{_fmt(m['top1_cls_error'], 10)}{_fmt(m.get(f'top{k}_cls_error'), 10)}{_fmt(gk, 10)}"  # type: ignore[arg-type]
         )
     c = result.counts

@@ -374,9 +374,9 @@ def jpeg_info(data: bytes | bytearray | memoryview) -> JpegInfo | None:
     3-component JPEGs) to it and the others (grayscale, CMYK, not a JPEG) to the CPU.
 
     Example:
-        >>> from torchvision.io import encode_jpeg
-        >>> data = encode_jpeg(torch.zeros(3, 375, 500, dtype=torch.uint8)).numpy().tobytes()
-        >>> jpeg_info(data)
+        >>> from PIL import Image
+        >>> buf = io.BytesIO(); Image.new("RGB", (500, 375)).save(buf, "JPEG")
+        >>> jpeg_info(buf.getvalue())
         JpegInfo(height=375, width=500, components=3, progressive=False)
     """
     n = len(data)
@@ -434,9 +434,9 @@ def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tenso
     and reports it and carries on.
 
     Example:
-        >>> from torchvision.io import encode_jpeg
-        >>> gray = encode_jpeg(torch.full((1, 4, 6), 128, dtype=torch.uint8))
-        >>> decode_image(gray).shape
+        >>> from PIL import Image
+        >>> buf = io.BytesIO(); Image.new("L", (6, 4), 128).save(buf, "JPEG")
+        >>> decode_image(buf.getvalue()).shape
         torch.Size([3, 4, 6])
     """
     from torchvision.io import ImageReadMode

@@ -1,0 +1,466 @@
+"""Throughput of the ILSVRC localization pipeline on an ILSVRC-shaped synthetic set.
+
+Builds, in a temporary folder, a validation set in the devkit layout: JPEGs of ImageNet's
+typical sizes (500x375, 375x500, 500x333, ..., a few larger), about 100 kB each, PASCAL-VOC XML
+boxes (one in six images with 2-3 boxes), a grayscale JPEG, a CMYK JPEG, a PNG named .JPEG, a
+corrupt (truncated) JPEG and an image without annotation. Then prints images per second for
+
+  (a)  the model's forward pass alone, on ready-made input batches, with the pipeline's settings
+       (channels-last; fp16 autocast on CUDA);
+  (b)  the whole camutils pipeline, camutils.evaluate.evaluate: files -> decode -> resize ->
+       forward -> top-5 + true-class CAMs -> boxes in original coordinates -> IoU -> meters ->
+       results file;
+  (c)  a per-image reference pipeline of the kind written today: PIL decode + torchvision
+       transforms in DataLoader workers, a plain fp32 forward with a hook on the last conv layer,
+       features copied to NumPy, then per image and class: CAM in NumPy, cv2.resize to the
+       original size, threshold, cv2.findContours, the largest contour's box, IoU in Python;
+
+with the ratios b/a and b/c, the stages of (b) measured alone (data path, post-processing),
+and how far (b) and (c) agree (same top-1 class, same top-1 localization verdict).
+
+    python benchmarks/bench_pipeline.py                                  # CPU, ~1-2 minutes
+    python benchmarks/bench_pipeline.py --device cuda --n-images 2000 --batch-size 256 \\
+        --scale 5000 --full-50k --model efficientnet_lite0 --model resnet50
+
+``--scale N`` runs (b) alone on N images (50,000 / rate = the time for the full validation set);
+``--full-50k`` then runs all 50,000 when that estimate is under ``--full-limit`` seconds. Models
+other than the offline ``efficientnet_lite0`` get random weights when theirs cannot be
+downloaded (speed does not depend on the weights). ``--json FILE`` writes every figure.
+Goals: on CUDA b/a >= 0.9 and 50,000 images in under a minute; on the CPU b/c >= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from camutils.evaluate import _forward, _Settings, cam_boxes, evaluate
+from camutils.ilsvrc import make_synthetic_val, open_ilsvrc
+from camutils.models import CAMModel, load_model
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def log(*args) -> None:
+    print(*args, flush=True)
+
+
+def get_model(name: str, device: torch.device) -> tuple[CAMModel, str]:
+    try:
+        return load_model(name, device=device), "ImageNet weights"
+    except Exception as e:  # noqa: BLE001 - no network: random weights time the same
+        log(f"  ({name}: {str(e).splitlines()[0][:100]}; using random weights)")
+        return load_model(name, weights=False, device=device), "random weights"
+
+
+# --------------------------------------------------------------------------- (a)
+def forward_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: float) -> float:
+    """Images/s of the forward pass on a ready uint8 batch on the device (normalisation,
+    channels-last, autocast as in the pipeline)."""
+    s = model.preprocess.size
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (batch_size, 3, s, s), dtype=torch.uint8, generator=g).to(st.device)
+    if st.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for _ in range(3):
+            _forward(model, x, st)
+        sync(st.device)
+        n, t0 = 0, time.perf_counter()
+        while True:
+            _forward(model, x, st)
+            n += batch_size
+            if n >= 4 * batch_size and time.perf_counter() - t0 > seconds:
+                break
+        sync(st.device)
+    return n / (time.perf_counter() - t0)
+
+
+def plain_forward(model: CAMModel, device: torch.device, batch_size: int, seconds: float) -> float:
+    """Images/s of ``model(x)`` in fp32, default memory layout (what (c) runs)."""
+    model = model.to(memory_format=torch.contiguous_format)
+    x = torch.randn(batch_size, 3, model.preprocess.size, model.preprocess.size, device=device)
+    with torch.no_grad():
+        model(x)
+        sync(device)
+        n, t0 = 0, time.perf_counter()
+        while True:
+            model(x)
+            n += batch_size
+            if n >= 2 * batch_size and time.perf_counter() - t0 > seconds:
+                break
+        sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- (b) stages
+def data_path_alone(model, root: Path, device, batch_size: int, workers: int) -> float:
+    """Images/s of reading + decoding + resizing alone (the pipeline's data path, no model)."""
+    from camutils.evaluate import _background, _collate, _Images, _prepare, _worker_init
+
+    val = open_ilsvrc(root)
+    on_device = device.type == "cuda"
+    ds = _Images(val.records, model.preprocess, on_device)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
+    )  # fmt: skip
+    prepared = (_prepare(items, device, model.preprocess) for items in loader)
+    if on_device:
+        prepared = _background(prepared)
+    t0 = time.perf_counter()
+    n = 0
+    for p in prepared:
+        n += len(p.indices) + len(p.failed)
+    sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def postprocess_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: float) -> float:
+    """Images/s of top-5 + true-class CAMs -> boxes in original coordinates (random features)."""
+    from camutils.metrics import LocalizationMeter
+
+    g = torch.Generator().manual_seed(0)
+    s = model.preprocess.size
+    with torch.inference_mode():
+        x = torch.randint(0, 256, (batch_size, 3, s, s), dtype=torch.uint8, generator=g).to(
+            st.device
+        )
+        logits, feats = _forward(model.to(memory_format=torch.channels_last), x, st)
+        sizes = torch.tensor([[375, 500]] * batch_size)
+        labels = torch.randint(0, 1000, (batch_size,), device=st.device)
+        gt = torch.tensor([[[50, 40, 300, 250]]] * batch_size, device=st.device)
+        valid = torch.ones(batch_size, 1, dtype=torch.bool, device=st.device)
+        meter = LocalizationMeter()
+
+        def once():
+            probs, classes = logits.softmax(-1).topk(st.topk, -1)
+            wanted = torch.cat([classes, labels[:, None]], 1)
+            cams = model.cams(feats, wanted).float()
+            boxes = cam_boxes(
+                cams, sizes, model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels
+            )
+            meter.update(classes, boxes[:, : st.topk], labels, gt, valid, boxes[:, st.topk])
+            boxes.cpu()
+
+        once()
+        sync(st.device)
+        n, t0 = 0, time.perf_counter()
+        while True:
+            once()
+            n += batch_size
+            if n >= 2 * batch_size and time.perf_counter() - t0 > seconds:
+                break
+        sync(st.device)
+    return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- (c)
+class _PILDataset(torch.utils.data.Dataset):
+    def __init__(self, records, preprocess):
+        from torchvision import transforms as T
+
+        interp = (T.InterpolationMode.BICUBIC if preprocess.interpolation == "bicubic"
+                  else T.InterpolationMode.BILINEAR)  # fmt: skip
+        self.records = [r for r in records if r.problem is None]
+        self.tf = T.Compose([
+            T.Resize((preprocess.size, preprocess.size), interpolation=interp),
+            T.ToTensor(),
+            T.Normalize(preprocess.mean, preprocess.std),
+        ])  # fmt: skip
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        r = self.records[i]
+        try:
+            with Image.open(r.image) as im:
+                im = im.convert("RGB")
+        except Exception:  # noqa: BLE001
+            return None
+        return self.tf(im), (im.height, im.width), i
+
+
+def _collate_drop_none(items):
+    items = [x for x in items if x is not None]
+    if not items:
+        return None
+    return (torch.stack([x[0] for x in items]), [x[1] for x in items], [x[2] for x in items])
+
+
+def reference_pipeline(name: str, root: Path, device, batch_size: int, workers: int,
+                       threshold: float = 0.2) -> tuple[float, dict[str, dict]]:  # fmt: skip
+    """The per-image pipeline of (c). Returns images/s and per-image results."""
+    import cv2
+
+    model, _ = get_model(name, device)  # a fresh copy: default memory layout, fp32
+    model.eval()
+    val = open_ilsvrc(root)
+    ds = _PILDataset(val.records, model.preprocess)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers,
+                                         collate_fn=_collate_drop_none)  # fmt: skip
+    features = []
+    hook = model.body.register_forward_hook(
+        lambda m, i, o: features.append(o.detach().cpu().numpy())
+    )
+    weight = model.weight.detach().cpu().numpy()
+    out: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    n = 0
+    with torch.no_grad():
+        for batch in loader:
+            if batch is None:
+                continue
+            x, sizes, idx = batch
+            features.clear()
+            logits = model(x.to(device)).logits
+            probs = torch.softmax(logits, dim=1).cpu().numpy()
+            feats = features[0]
+            for j in range(len(idx)):
+                rec = ds.records[idx[j]]
+                h, w = sizes[j]
+                top5 = np.argsort(-probs[j])[:5]
+                k, fh, fw = feats[j].shape
+                correct = []
+                for c in top5:
+                    cam = (weight[c] @ feats[j].reshape(k, fh * fw)).reshape(fh, fw)
+                    cam = cv2.resize(cam.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+                    mask = (cam >= threshold * cam.max()).astype(np.uint8)
+                    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+                    if contours:
+                        bx, by, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+                        box = (bx, by, bx + bw - 1, by + bh - 1)
+                    else:
+                        box = (0, 0, w - 1, h - 1)
+                    best = 0.0
+                    for g in rec.boxes:
+                        iw = min(box[2], g[2]) - max(box[0], g[0]) + 1
+                        ih = min(box[3], g[3]) - max(box[1], g[1]) + 1
+                        inter = max(iw, 0) * max(ih, 0)
+                        union = ((box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+                                 + (g[2] - g[0] + 1) * (g[3] - g[1] + 1) - inter)  # fmt: skip
+                        best = max(best, inter / union)
+                    correct.append(bool(c == rec.label and best >= 0.5))
+                out[rec.stem] = {
+                    "top1": int(top5[0]),
+                    "top1_loc": correct[0],
+                    "top5_loc": any(correct),
+                }
+                n += 1
+    hook.remove()
+    return n / (time.perf_counter() - t0), out
+
+
+# --------------------------------------------------------------------------- driver
+def build_set(root: Path, n: int, seed: int = 0) -> float:
+    t0 = time.perf_counter()
+    make_synthetic_val(root, n, layout="devkit", seed=seed, unique=min(n, 256))
+    return time.perf_counter() - t0
+
+
+def describe_set(root: Path) -> str:
+    files = list((root / "ILSVRC2012_img_val").iterdir())
+    mb = sum(f.stat().st_size for f in files) / 1e6
+    return f"{len(files)} files, {mb:.0f} MB ({1000 * mb / len(files):.0f} kB per image)"
+
+
+def run_pipeline(model, root, out, device, batch_size, workers, precision, limit=None):
+    t0 = time.perf_counter()
+    r = evaluate(model, root, out, batch_size=batch_size, num_workers=workers, device=device,
+                 precision=precision, restart=True, progress=False, limit=limit)  # fmt: skip
+    return r, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n-images", type=int, default=None, help="default 2000 on CUDA, 160 on CPU")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 256 on CUDA, 32 on CPU")
+    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (both pipelines)")
+    ap.add_argument(
+        "--model", action="append", default=None, help="repeatable; default efficientnet_lite0"
+    )
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--scale", type=int, default=0, help="also run (b) alone on this many images")
+    ap.add_argument("--full-50k", action="store_true", help="then 50,000 images if fast enough")
+    ap.add_argument("--full-limit", type=float, default=150.0, help="seconds the 50k run may take")
+    ap.add_argument("--seconds", type=float, default=None, help="time per forward measurement")
+    ap.add_argument("--json", default=None, help="write all figures to this file")
+    ap.add_argument(
+        "--tmp", default=None, help="folder for the synthetic sets (default: a temp dir)"
+    )
+    args = ap.parse_args()
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n = args.n_images or (2000 if gpu else 160)
+    bs = args.batch_size or (256 if gpu else 32)
+    workers = (
+        args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
+    )
+    seconds = args.seconds or (3.0 if gpu else 8.0)
+    models = args.model or ["efficientnet_lite0"]
+    report: dict = {"device": str(device), "n_images": n, "batch_size": bs, "workers": workers,
+                    "torch": torch.__version__, "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "models": {}}  # fmt: skip
+    if gpu:
+        report["gpu"] = torch.cuda.get_device_name(device)
+    log(f"device {device}{' (' + report['gpu'] + ')' if gpu else ''}, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, batch {bs}, {workers} workers")  # fmt: skip
+
+    tmp = Path(args.tmp or tempfile.mkdtemp(prefix="camutils-bench-"))
+    root = tmp / "val"
+    if root.exists():
+        shutil.rmtree(root)
+    secs = build_set(root, n)
+    log(f"synthetic ILSVRC set: {describe_set(root)}, built in {secs:.1f} s")
+
+    for name in models:
+        row: dict = {}
+        report["models"][name] = row
+        log(f"\n== {name}")
+        try:
+            model, weights = get_model(name, device)
+            row["weights"] = weights
+            from camutils.evaluate import _amp_dtype
+
+            st = _Settings(device, _amp_dtype(args.precision, device), device.type in ("cuda", "cpu"),
+                           0.2, 5, 2**26 if gpu else None)  # fmt: skip
+            row["a_forward"] = forward_alone(model, st, bs, seconds)
+            log(f"(a) forward alone:            {row['a_forward']:9.1f} images/s")
+            row["a0_plain_fp32_forward"] = plain_forward(model, device, bs, seconds / 2)
+            log(f"    plain fp32 forward (c's): {row['a0_plain_fp32_forward']:9.1f} images/s")
+            row["data_path"] = data_path_alone(model, root, device, bs, workers)
+            log(f"    data path alone:          {row['data_path']:9.1f} images/s")
+            row["postprocess"] = postprocess_alone(model, st, bs, seconds / 2)
+            log(f"    CAM -> boxes -> IoU alone: {row['postprocess']:8.1f} images/s")
+            if gpu:  # warm-up: cuDNN autotuning, nvJPEG, allocator
+                run_pipeline(model, root, tmp / "warm", device, bs, workers, args.precision, 2 * bs)
+            r, wall = run_pipeline(model, root, tmp / "out", device, bs, workers, args.precision)
+            row["b_pipeline"] = r.processed / wall
+            row["b_metrics"] = r.metrics
+            row["b_counts"] = r.counts
+            log(f"(b) camutils pipeline:        {row['b_pipeline']:9.1f} images/s  "
+                f"({r.processed} images in {wall:.1f} s, {r.precision}; {r.counts['skipped']} skipped)")  # fmt: skip
+            row["b_over_a"] = row["b_pipeline"] / row["a_forward"]
+            log(f"    b/a = {row['b_over_a']:.2f}")
+            if not args.skip_reference:
+                rate, ref = reference_pipeline(name, root, device, bs, workers)
+                row["c_reference"] = rate
+                row["b_over_c"] = row["b_pipeline"] / rate
+                log(f"(c) per-image reference:      {rate:9.1f} images/s")
+                log(f"    b/c = {row['b_over_c']:.2f}")
+                mine = {ln["stem"]: ln for ln in r.lines() if ln["status"] == "ok"}
+                both = sorted(set(mine) & set(ref))
+                same_cls = sum(mine[s]["classes"][0] == ref[s]["top1"] for s in both)
+                same_loc = sum(mine[s]["top1_loc"] == ref[s]["top1_loc"] for s in both)
+                row["agreement"] = {"images": len(both), "same_top1_class": same_cls,
+                                    "same_top1_loc_verdict": same_loc}  # fmt: skip
+                log(f"    (b) vs (c) on {len(both)} images: same top-1 class {same_cls}, "
+                    f"same top-1 localization verdict {same_loc}")  # fmt: skip
+        except Exception:  # noqa: BLE001 - keep the other figures
+            row["error"] = traceback.format_exc()
+            log(row["error"])
+
+    if args.scale and "b_pipeline" in report["models"].get(models[0], {}):
+        name = models[0]
+        row = report["models"][name]
+        try:
+            big = tmp / "scale"
+            if big.exists():
+                shutil.rmtree(big)
+            secs = build_set(big, args.scale, seed=1)
+            log(f"\nscale run: {describe_set(big)}, built in {secs:.1f} s")
+            model, _ = get_model(name, device)
+            r, wall = run_pipeline(
+                model, big, tmp / "out_scale", device, bs, workers, args.precision
+            )
+            rate = r.processed / wall
+            row["scale"] = {"images": r.processed, "seconds": wall, "images_per_s": rate,
+                            "est_50k_seconds": 50000 / rate}  # fmt: skip
+            log(f"(b) {r.processed} images in {wall:.1f} s = {rate:.1f} images/s "
+                f"-> 50,000 images in about {50000 / rate:.0f} s")  # fmt: skip
+            shutil.rmtree(big, ignore_errors=True)
+            if args.full_50k:
+                if 50000 / rate > args.full_limit:
+                    log(
+                        f"full 50k run skipped: estimated {50000 / rate:.0f} s > {args.full_limit:.0f} s"
+                    )
+                else:
+                    secs = build_set(big, 50000, seed=2)
+                    log(f"50k set: {describe_set(big)}, built in {secs:.1f} s")
+                    r, wall = run_pipeline(
+                        model, big, tmp / "out_50k", device, bs, workers, args.precision
+                    )
+                    row["full_50k"] = {"images": r.processed, "seconds": wall,
+                                       "images_per_s": r.processed / wall}  # fmt: skip
+                    log(f"(b) 50,000 images: {wall:.1f} s = {r.processed / wall:.1f} images/s")
+                    shutil.rmtree(big, ignore_errors=True)
+        except Exception:  # noqa: BLE001
+            row["scale_error"] = traceback.format_exc()
+            log(row["scale_error"])
+
+    # ---- the table
+    log(
+        "\nimages/s"
+        + (f" on {report.get('gpu', device)}" if gpu else f" on {os.cpu_count()} CPU cores")
+    )
+    head = (
+        f"{'model':<22}{'(a) fwd':>10}{'(b) camutils':>14}{'(c) reference':>15}{'b/a':>7}{'b/c':>7}"
+    )
+    log(head)
+    log("-" * len(head))
+    for name, row in report["models"].items():
+
+        def f(k, w, fmt="{:.1f}", row=row):
+            return f"{(fmt.format(row[k]) if k in row else '-'):>{w}}"
+
+        log(f"{name:<22}{f('a_forward', 10)}{f('b_pipeline', 14)}{f('c_reference', 15)}"
+            f"{f('b_over_a', 7, '{:.2f}')}{f('b_over_c', 7, '{:.2f}')}")  # fmt: skip
+    first = report["models"].get(models[0], {})
+    if gpu:
+        if "b_over_a" in first:
+            log(
+                f"goal b/a >= 0.9: {'met' if first['b_over_a'] >= 0.9 else 'NOT met'} ({first['b_over_a']:.2f})"
+            )
+        est = first.get("full_50k", {}).get("seconds") or first.get("scale", {}).get(
+            "est_50k_seconds"
+        )
+        if est:
+            log(f"goal 50,000 images < 60 s: {'met' if est < 60 else 'NOT met'} ({est:.0f} s)")
+    elif "b_over_c" in first:
+        log(
+            f"goal b/c >= 1.5: {'met' if first['b_over_c'] >= 1.5 else 'NOT met'} ({first['b_over_c']:.2f})"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+        log(f"figures written to {args.json}")
+    if not args.tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
