@@ -294,3 +294,33 @@ def test_grid_segments_labels_cover_the_image_evenly():
     seg = grid_segments(7, 10, (2, 5))
     assert seg.shape == (7, 10)
     assert torch.bincount(seg.flatten()).tolist() == [8] * 5 + [6] * 5
+
+
+# --------------------------------------------------------------------------- on the GPU
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_all_maps_on_cuda_stay_there_and_equal_the_cpu():
+    cuda = torch.device("cuda")
+    model = _small_cam_model().double()  # float64: no TF32, so CPU and GPU agree closely
+    x = torch.randn(3, 3, 12, 12, generator=_gen(20), dtype=torch.float64)
+    classes = torch.tensor([[0, 5], [3, 1], [2, 2]])
+    gpu_model = _small_cam_model().double().to(cuda)
+    xg, cg = x.to(cuda), classes.to(cuda)
+    pairs = [
+        (gradient_saliency(gpu_model, xg, cg), gradient_saliency(model, x, classes)),
+        (grad_cam(gpu_model, xg, cg, relu=False), grad_cam(model, x, classes, relu=False)),
+        (occlusion(gpu_model, xg, cg, 4, 2, 0.5), occlusion(model, x, classes, 4, 2, 0.5)),
+    ]
+    for gpu, cpu in pairs:
+        assert gpu.device.type == "cuda"
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-7, atol=1e-9)
+    w = torch.randn(2, 3, 8, 8, generator=_gen(21)).to(cuda)
+    x8 = torch.randn(1, 3, 8, 8, generator=_gen(22)).to(cuda)
+    seg = grid_segments(8, 8, 2, device=cuda)
+    gen = torch.Generator(device=cuda).manual_seed(0)
+    maps = lime_superpixels(Linear(w).eval().to(cuda), x8, 1, seg, 64, ridge=1e-9, generator=gen)
+    contrib = (w[1] * x8[0]).sum(0)
+    expected = torch.zeros_like(contrib)
+    for s in range(4):
+        expected[seg == s] = contrib[seg == s].sum()
+    assert maps.device.type == "cuda"
+    torch.testing.assert_close(maps[0, 0], expected, rtol=1e-3, atol=1e-3)
