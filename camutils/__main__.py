@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    "each original image (exact, slower)")  # fmt: skip
     e.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     e.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best present)")
+    e.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the network (torch.set_num_threads)")  # fmt: skip
     e.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                    help="auto: fp16 autocast on CUDA, fp32 on the CPU")  # fmt: skip
     e.add_argument("--restart", action="store_true",
@@ -82,6 +84,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(val.summary())
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else _default_out(args.model, args.data)
     result = evaluate(
         args.model,

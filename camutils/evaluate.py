@@ -45,7 +45,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -152,8 +152,48 @@ class _Images(torch.utils.data.Dataset):
         return _Item(i, "resized", self.preprocess.resize_only(img), size, None)
 
 
-def _collate(items: list[_Item]) -> list[_Item]:
-    return items
+class _Loaded(NamedTuple):
+    """A batch as it leaves a worker: the JPEG bytes packed into one tensor and the resized
+    images stacked into another, so that one shared-memory block per batch crosses the process
+    boundary instead of one per image."""
+
+    items: list[_Item]  # data=None where packed or stacked
+    packed: Tensor | None  # concatenated encoded bytes
+    spans: dict[int, tuple[int, int]]  # item position -> (start, end) in packed
+    stacked: Tensor | None  # (n, 3, S, S) resized images
+    rows: dict[int, int]  # item position -> row of stacked
+
+
+def _collate(items: list[_Item]) -> _Loaded:
+    enc = [i for i, it in enumerate(items) if it.kind == "encoded"]
+    res = [i for i, it in enumerate(items) if it.kind == "resized"]
+    packed, spans, stacked, rows = None, {}, None, {}
+    if enc:
+        packed = torch.cat([items[i].data for i in enc])  # type: ignore[misc]
+        start = 0
+        for i in enc:
+            n = items[i].data.numel()  # type: ignore[union-attr]
+            spans[i] = (start, start + n)
+            start += n
+    if res:
+        stacked = torch.stack([items[i].data for i in res])  # type: ignore[misc]
+        rows = {i: r for r, i in enumerate(res)}
+    light = [
+        it._replace(data=None) if (k in spans or k in rows) else it for k, it in enumerate(items)
+    ]
+    return _Loaded(light, packed, spans, stacked, rows)
+
+
+def _unpack(loaded: _Loaded) -> list[_Item]:
+    out = []
+    for k, it in enumerate(loaded.items):
+        if k in loaded.spans:
+            a, b = loaded.spans[k]
+            it = it._replace(data=loaded.packed[a:b])  # type: ignore[index]
+        elif k in loaded.rows:
+            it = it._replace(data=loaded.stacked[loaded.rows[k]])  # type: ignore[index]
+        out.append(it)
+    return out
 
 
 def _worker_init(_: int) -> None:
@@ -206,13 +246,19 @@ def _decode_on_device(items: list[_Item], device: torch.device) -> list[Tensor |
         return out
 
 
-def _prepare(items: list[_Item], device: torch.device, preprocess: Preprocess) -> _Prepared:
+def _prepare(
+    loaded: _Loaded | list[_Item], device: torch.device, preprocess: Preprocess
+) -> _Prepared:
+    items = _unpack(loaded) if isinstance(loaded, _Loaded) else loaded
     failed = [(it.index, it.problem or "failed") for it in items if it.kind == "failed"]
     good = [it for it in items if it.kind != "failed"]
     if not good:
         return _Prepared([], None, [], failed)
     if all(it.kind == "resized" for it in good):
-        images = torch.stack([it.data for it in good]).to(device)  # type: ignore[misc]
+        if isinstance(loaded, _Loaded) and len(good) == len(loaded.rows):
+            images = loaded.stacked.to(device)  # type: ignore[union-attr]  # already in order
+        else:
+            images = torch.stack([it.data for it in good]).to(device)  # type: ignore[misc]
         return _Prepared([it.index for it in good], images, [it.size for it in good], failed)  # type: ignore[misc]
     # full-size images on the device (GPU decode, or CPU-decoded ones copied over)
     pixels: dict[int, Tensor] = {}
@@ -310,19 +356,49 @@ def _forward(model: CAMModel, images: Tensor, st: _Settings) -> tuple[Tensor, Te
     return logits.float(), features.float()
 
 
-@torch.inference_mode()
-def _localize(
-    model: CAMModel, images: Tensor, sizes: Tensor, labels: Tensor, st: _Settings
+def _post(
+    model: CAMModel, logits: Tensor, features: Tensor, sizes: Tensor, labels: Tensor, st: _Settings
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One batch: top-k classes and probabilities, their boxes and the true class's box, all in
-    original-image coordinates. Returns ``(classes (B,k), probs (B,k), boxes (B,k,4),
-    gt_known_boxes (B,4))``."""
-    logits, features = _forward(model, images, st)
+    """One batch after the network: top-k classes and probabilities, their boxes and the true
+    class's box, in original-image coordinates: ``(classes (B, k), probs (B, k), boxes (B, k, 4),
+    gt_known_boxes (B, 4))``."""
     probs, classes = logits.softmax(dim=-1).topk(st.topk, dim=-1)
     wanted = torch.cat([classes, labels.clamp_min(0)[:, None]], dim=1)  # top-k + true class
     cams = class_activation_maps(features, model.weight.float(), wanted)  # (B, k+1, h, w)
     boxes = cam_boxes(cams, sizes, model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels)
     return classes, probs, boxes[:, : st.topk], boxes[:, st.topk]
+
+
+class _Streams:
+    """On CUDA, the forward pass runs on a side stream and the box search (which waits on the
+    host at each round of its component search) on the main stream, so that the forward pass of
+    the next batch fills the GPU meanwhile. Elsewhere both are plain calls."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.main = torch.cuda.current_stream(device)
+            self.side = torch.cuda.Stream(device)
+
+    def forward(
+        self, model: CAMModel, images: Tensor, st: _Settings
+    ) -> tuple[tuple[Tensor, Tensor], Any]:
+        if not self.cuda:
+            return _forward(model, images, st), None
+        self.side.wait_stream(self.main)  # the images were resized on the main stream
+        with torch.cuda.stream(self.side):
+            images.record_stream(self.side)
+            out = _forward(model, images, st)
+            event = torch.cuda.Event()
+            event.record(self.side)
+        return out, event
+
+    def join(self, out: tuple[Tensor, Tensor], event: Any) -> tuple[Tensor, Tensor]:
+        if self.cuda:
+            self.main.wait_event(event)
+            for t in out:
+                t.record_stream(self.main)
+        return out
 
 
 def cam_boxes(
@@ -552,6 +628,7 @@ def evaluate(
         raise ValueError(f"model has {len(model.wnids)} wnids for {model.weight.shape[0]} classes")
     if not 1 <= topk <= model.weight.shape[0]:
         raise ValueError(f"topk must lie in [1, {model.weight.shape[0]}]; found {topk}")
+    val = _relabel(val, model)
     gpu = dev.type == "cuda"
     st = _Settings(
         device=dev,
@@ -639,6 +716,7 @@ def evaluate(
     if on_device:
         prepared = _background(prepared, depth=2)
 
+    streams = _Streams(dev)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -649,56 +727,59 @@ def evaluate(
     n_batches = 0
     size_mismatch = 0
     try:
-        with open(results_path, "a", encoding="utf-8") as f:
-            for batch in prepared:
+        with open(results_path, "a", encoding="utf-8") as f, torch.inference_mode():
+
+            def finish(batch: _Prepared, out: tuple[Tensor, Tensor] | None, event: Any) -> None:
+                nonlocal processed, size_mismatch
                 lines: list[dict[str, Any]] = []
                 for idx, reason in batch.failed:
                     r = todo[idx]
                     count_skip(r.stem, reason)
                     lines.append(
-                        {
-                            "stem": r.stem,
-                            "status": _status(reason),
-                            "detail": reason,
-                            "label": r.label,
-                            "blacklisted": r.blacklisted,
-                        }  # fmt: skip
-                    )
-                if batch.images is not None and batch.indices:
+                        {"stem": r.stem, "status": _status(reason), "detail": reason,
+                         "label": r.label, "blacklisted": r.blacklisted}
+                    )  # fmt: skip
+                if out is not None:
+                    logits, features = streams.join(out, event)
                     recs = [todo[i] for i in batch.indices]
-                    if gpu:
-                        batch.images.record_stream(torch.cuda.current_stream(dev))
                     sizes = torch.tensor(batch.sizes, dtype=torch.long)
                     labels = torch.tensor([r.label for r in recs], device=dev)
-                    classes, probs, boxes, gk = _localize(model, batch.images, sizes, labels, st)
+                    classes, probs, boxes, gk = _post(model, logits, features, sizes, labels, st)
                     res = _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
-                    host = {
-                        k: v.cpu()
-                        for k, v in dict(
-                            res, classes=classes, probs=probs, boxes=boxes, gk=gk
-                        ).items()
-                    }
+                    outputs = dict(res, classes=classes, probs=probs, boxes=boxes, gk=gk)
+                    host = {k: v.cpu() for k, v in outputs.items()}
                     for j, r in enumerate(recs):
                         h, w = batch.sizes[j]
                         if r.size is not None and tuple(r.size) != (h, w):
                             size_mismatch += 1
-                        gt_frac = max((b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in r.boxes) / (
-                            h * w
-                        )
-                        lines.append(_ok_line(r, (h, w), gt_frac, host, j, st.topk))
+                        area = max((b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in r.boxes)
+                        lines.append(_ok_line(r, (h, w), area / (h * w), host, j, st.topk))
                     counts["evaluated"] += len(recs)
                 lines.sort(key=lambda ln: ln["stem"])
                 f.write("".join(json.dumps(ln, separators=(",", ":")) + "\n" for ln in lines))
                 f.flush()
                 processed += len(lines)
-                n_batches += 1
                 if bar is not None:
                     bar.update(len(lines))
                     if counts["evaluated"]:
                         m = meter_all.compute()
                         bar.set_postfix(top1_loc_err=f"{m['top1_loc_error']:.2f}", refresh=False)
+
+            # Software pipelining: the forward pass of batch i is launched (on a side stream on
+            # CUDA) before the boxes of batch i - 1 are computed, so the GPU runs both at once.
+            pending = None
+            for batch in prepared:
                 if max_batches is not None and n_batches >= max_batches:
                     break
+                n_batches += 1
+                launched, event = None, None
+                if batch.images is not None and batch.indices:
+                    launched, event = streams.forward(model, batch.images, st)
+                if pending is not None:
+                    finish(*pending)
+                pending = (batch, launched, event)
+            if pending is not None:
+                finish(*pending)
     finally:
         if bar is not None:
             bar.close()
@@ -732,6 +813,26 @@ def evaluate(
         precision=prec_name,
         notes=notes + list(val.notes),
     )
+
+
+def _relabel(val: ILSVRCVal, model: CAMModel) -> ILSVRCVal:
+    """The readers number classes in ImageNet's sorted-wnid order; a model with another order
+    (its ``wnids``) gets its own indices, and wnids it does not know become problems."""
+    if model.wnids is None:
+        return val
+    index = {w: i for i, w in enumerate(model.wnids)}
+    if all(r.wnid is None or index.get(r.wnid) == r.label for r in val.records):
+        return val
+    records = []
+    for r in val.records:
+        if r.wnid is None or index.get(r.wnid) == r.label:
+            records.append(r)
+        elif r.wnid in index:
+            records.append(replace(r, label=index[r.wnid]))
+        else:
+            problem = r.problem or f"unknown class: {r.wnid} is not one of the model's classes"
+            records.append(replace(r, label=-1, problem=problem))
+    return replace(val, records=records)
 
 
 def _update_meters(

@@ -15,6 +15,7 @@ from camutils.boxes import boxes_to_original, largest_component_boxes
 from camutils.cam import class_activation_maps, upsample_cams
 from camutils.evaluate import (
     PAPER_TABLE2,
+    _collate,
     _Images,
     _prepare,
     cam_boxes,
@@ -192,6 +193,19 @@ def test_resuming_with_other_settings_is_refused(model, syn, full_run, tmp_path)
     assert fresh.resumed == 0 and fresh.counts["evaluated"] == 12
 
 
+def test_a_model_with_another_class_order_gets_its_own_indices(syn, tmp_path):
+    m = tiny_model()
+    m.wnids = m.wnids[::-1]
+    r = evaluate(
+        m, syn.root, tmp_path / "rev", num_workers=0, device="cpu", progress=False, limit=3
+    )
+    records = {x.stem: x for x in open_ilsvrc(syn.root)}
+    for ln in r.lines():
+        if ln["status"] == "ok":
+            assert ln["label"] == 999 - records[ln["stem"]].label
+            assert m.wnids[ln["label"]] == records[ln["stem"]].wnid
+
+
 # --------------------------------------------------------------------------- data paths
 def test_device_decode_path_and_workers_give_identical_lines(model, syn, full_run, tmp_path):
     """The GPU's data path (bytes from the workers, decode + per-size resize in the main
@@ -209,10 +223,19 @@ def test_prepare_groups_sizes_and_matches_the_worker_resize(model, syn):
     on_dev = _Images(recs, model.preprocess, gpu=True)
     kinds = {on_dev[i].kind for i in range(len(recs))}
     assert kinds == {"encoded", "decoded", "failed"}  # grayscale/CMYK/PNG decoded by workers
-    a = _prepare([on_cpu[i] for i in range(len(recs))], torch.device("cpu"), model.preprocess)
-    b = _prepare([on_dev[i] for i in range(len(recs))], torch.device("cpu"), model.preprocess)
-    assert a.indices == b.indices and a.sizes == b.sizes and a.failed == b.failed
-    assert torch.equal(a.images, b.images)
+    cpu = torch.device("cpu")
+    a = _prepare([on_cpu[i] for i in range(len(recs))], cpu, model.preprocess)
+    b = _prepare([on_dev[i] for i in range(len(recs))], cpu, model.preprocess)
+    # as it comes from a worker: bytes packed in one tensor, resized images stacked
+    packed = _collate([on_dev[i] for i in range(len(recs))])
+    assert packed.packed is not None and all(
+        it.data is None for it in packed.items if it.kind == "encoded"
+    )
+    c = _prepare(packed, cpu, model.preprocess)
+    d = _prepare(_collate([on_cpu[i] for i in range(len(recs))]), cpu, model.preprocess)
+    for x in (b, c, d):
+        assert a.indices == x.indices and a.sizes == x.sizes and a.failed == x.failed
+        assert torch.equal(a.images, x.images)
 
 
 # --------------------------------------------------------------------------- boxes
