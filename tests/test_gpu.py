@@ -41,15 +41,19 @@ def test_offline_network_on_cuda_agrees_with_cpu():
     gpu_model = load_model(device=CUDA)
     photos = [load_sample(n) for n in ("chelsea", "coffee", "china", "camera")]
     x = cpu_model.preprocess.batch(photos)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # exact fp32
     with torch.no_grad():
         cpu_logits, cpu_f = cpu_model(x)
         gpu_logits, gpu_f = gpu_model(x.to(CUDA))
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    with torch.no_grad():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             amp_logits, _ = gpu_model(x.to(CUDA).contiguous(memory_format=torch.channels_last))
     assert gpu_f.device.type == "cuda"
     assert torch.equal(gpu_logits.argmax(1).cpu(), cpu_logits.argmax(1))
     assert torch.equal(amp_logits.argmax(1).cpu(), cpu_logits.argmax(1))
-    assert torch.allclose(gpu_logits.cpu(), cpu_logits, atol=1e-2)
+    assert torch.allclose(gpu_logits.cpu(), cpu_logits, atol=1e-3)
     # S_c = mean M_c + b_c holds on the device too
     top = gpu_logits.topk(5).indices
     cams = gpu_model.cams(gpu_f, top)
