@@ -14,9 +14,12 @@ corrupt (truncated) JPEG and an image without annotation. Then prints images per
        transforms in DataLoader workers, a plain fp32 forward with a hook on the last conv layer,
        features copied to NumPy, then per image and class: CAM in NumPy, cv2.resize to the
        original size, threshold, cv2.findContours, the largest contour's box, IoU in Python;
+  (c1) the same with one image per forward pass, as in single-image CAM scripts;
 
-with the ratios b/a and b/c, the stages of (b) measured alone (data path, post-processing),
-and how far (b) and (c) agree (same top-1 class, same top-1 localization verdict).
+with the ratios b/a, b/c and b/c1, the stages of (b) measured alone (data path, CAM -> boxes ->
+IoU), and how far (b) and (c) agree (same top-1 class, same top-1 localization verdict). On the
+CPU, (b) and (c) run twice, alternating, and the best of each counts: other processes on the
+machine disturb single runs (the load average is printed).
 
     python benchmarks/bench_pipeline.py                                  # CPU, ~1-2 minutes
     python benchmarks/bench_pipeline.py --device cuda --n-images 2000 --batch-size 256 \\
@@ -24,8 +27,8 @@ and how far (b) and (c) agree (same top-1 class, same top-1 localization verdict
 
 ``--scale N`` runs (b) alone on N images (50,000 / rate = the time for the full validation set);
 ``--full-50k`` then runs all 50,000 when that estimate is under ``--full-limit`` seconds. Models
-other than the offline ``efficientnet_lite0`` get random weights when theirs cannot be
-downloaded (speed does not depend on the weights). ``--json FILE`` writes every figure.
+other than the offline ``efficientnet_lite0`` get random weights (the speed does not depend on
+them; ``--download-weights`` fetches the real ones). ``--json FILE`` writes every figure.
 Goals: on CUDA b/a >= 0.9 and 50,000 images in under a minute; on the CPU b/c >= 1.5.
 """
 
@@ -48,7 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from camutils.evaluate import _forward, _Settings, cam_boxes, evaluate
+from camutils.evaluate import _forward, _post, _Settings, evaluate
 from camutils.ilsvrc import make_synthetic_val, open_ilsvrc
 from camutils.models import CAMModel, load_model
 
@@ -154,13 +157,8 @@ def postprocess_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: 
         meter = LocalizationMeter()
 
         def once():
-            probs, classes = logits.softmax(-1).topk(st.topk, -1)
-            wanted = torch.cat([classes, labels[:, None]], 1)
-            cams = model.cams(feats, wanted).float()
-            boxes = cam_boxes(
-                cams, sizes, model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels
-            )
-            meter.update(classes, boxes[:, : st.topk], labels, gt, valid, boxes[:, st.topk])
+            classes, _, boxes, gk = _post(model, logits, feats, sizes, labels, st)
+            meter.update(classes, boxes, labels, gt, valid, gk)
             boxes.cpu()
 
         once()
@@ -212,13 +210,15 @@ def _collate_drop_none(items):
 
 
 def reference_pipeline(name: str, root: Path, device, batch_size: int, workers: int,
-                       threshold: float = 0.2) -> tuple[float, dict[str, dict]]:  # fmt: skip
-    """The per-image pipeline of (c). Returns images/s and per-image results."""
+                       threshold: float = 0.2, limit: int | None = None
+                       ) -> tuple[float, dict[str, dict]]:  # fmt: skip
+    """The per-image pipeline of (c). Returns images/s and per-image results. With
+    ``batch_size=1`` the network too sees one image at a time (c1)."""
     import cv2
 
     model, _ = get_model(name, device)  # a fresh copy: default memory layout, fp32
     model.eval()
-    val = open_ilsvrc(root)
+    val = open_ilsvrc(root, limit=limit)
     ds = _PILDataset(val.records, model.preprocess)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers,
                                          collate_fn=_collate_drop_none)  # fmt: skip
@@ -395,6 +395,11 @@ def main() -> None:
                     rate, ref = reference_pipeline(name, root, device, bs, workers)
                     c_rates.append(rate)
                     log(f"(c) per-image reference:      {rate:9.1f} images/s")
+            if not args.skip_reference:
+                n1 = min(n, 300 if gpu else 64)
+                rate1, _ = reference_pipeline(name, root, device, 1, workers, limit=n1)
+                row["c1_reference_batch1"] = rate1
+                log(f"(c1) per-image reference, batch 1: {rate1:6.1f} images/s ({n1} images)")
             row["b_pipeline"] = max(b_rates)
             row["b_runs"] = b_rates
             row["b_metrics"] = r.metrics
@@ -406,6 +411,8 @@ def main() -> None:
                 row["c_runs"] = c_rates
                 row["b_over_c"] = row["b_pipeline"] / row["c_reference"]
                 log(f"    b/c = {row['b_over_c']:.2f}" + (" (best runs)" if repeat > 1 else ""))
+                row["b_over_c1"] = row["b_pipeline"] / row["c1_reference_batch1"]
+                log(f"    b/c1 = {row['b_over_c1']:.2f}")
                 mine = {ln["stem"]: ln for ln in r.lines() if ln["status"] == "ok"}
                 both = sorted(set(mine) & set(ref))
                 same_cls = sum(mine[s]["classes"][0] == ref[s]["top1"] for s in both)
@@ -462,7 +469,8 @@ def main() -> None:
         + (f" on {report.get('gpu', device)}" if gpu else f" on {os.cpu_count()} CPU cores")
     )
     head = (
-        f"{'model':<22}{'(a) fwd':>10}{'(b) camutils':>14}{'(c) reference':>15}{'b/a':>7}{'b/c':>7}"
+        f"{'model':<20}{'(a) fwd':>9}{'(b) camutils':>13}{'(c) ref.':>10}{'(c1) ref. b=1':>14}"
+        f"{'b/a':>6}{'b/c':>6}{'b/c1':>6}"
     )
     log(head)
     log("-" * len(head))
@@ -471,8 +479,9 @@ def main() -> None:
         def f(k, w, fmt="{:.1f}", row=row):
             return f"{(fmt.format(row[k]) if k in row else '-'):>{w}}"
 
-        log(f"{name:<22}{f('a_forward', 10)}{f('b_pipeline', 14)}{f('c_reference', 15)}"
-            f"{f('b_over_a', 7, '{:.2f}')}{f('b_over_c', 7, '{:.2f}')}")  # fmt: skip
+        log(f"{name[:19]:<20}{f('a_forward', 9)}{f('b_pipeline', 13)}{f('c_reference', 10)}"
+            f"{f('c1_reference_batch1', 14)}{f('b_over_a', 6, '{:.2f}')}"
+            f"{f('b_over_c', 6, '{:.2f}')}{f('b_over_c1', 6, '{:.2f}')}")  # fmt: skip
     first = report["models"].get(models[0], {})
     if gpu:
         if "b_over_a" in first:

@@ -45,6 +45,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -362,17 +363,48 @@ def _post(
     """One batch after the network: top-k classes and probabilities, their boxes and the true
     class's box, in original-image coordinates: ``(classes (B, k), probs (B, k), boxes (B, k, 4),
     gt_known_boxes (B, 4))``."""
+    with _single_thread_on_cpu(logits.device):
+        return _post_boxes(model, logits, features, sizes, labels, st)
+
+
+@contextmanager
+def _single_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """The component search is a long series of small tensor operations; on a CPU whose cores
+    are shared with other work, each parallel region waits for its slowest thread and the
+    search can run 10-100x slower with 2+ threads than with one (measured on a 2-core machine).
+    One thread is steady, and at most about 25% slower on an idle machine."""
+    if device.type != "cpu":
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _post_boxes(
+    model: CAMModel, logits: Tensor, features: Tensor, sizes: Tensor, labels: Tensor, st: _Settings
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     probs, classes = logits.softmax(dim=-1).topk(st.topk, dim=-1)
-    wanted = torch.cat([classes, labels.clamp_min(0)[:, None]], dim=1)  # top-k + true class
-    cams = class_activation_maps(features, model.weight.float(), wanted)  # (B, k+1, h, w)
-    boxes = cam_boxes(cams, sizes, model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels)
-    return classes, probs, boxes[:, : st.topk], boxes[:, st.topk]
+    weight = model.weight.float()
+    args = (model.preprocess, st.threshold, st.boxes_at, st.chunk_pixels)
+    boxes = cam_boxes(class_activation_maps(features, weight, classes), sizes, *args)  # (B, k, 4)
+    # GT-known: the true class's box; searched again only where that class is not in the top k
+    hit = classes == labels[:, None]
+    gt_known = boxes[torch.arange(len(classes), device=boxes.device), hit.int().argmax(dim=1)]
+    miss = (~hit.any(dim=1)).nonzero()[:, 0]
+    if len(miss):
+        cams = class_activation_maps(features[miss], weight, labels[miss].clamp_min(0)[:, None])
+        gt_known[miss] = cam_boxes(cams, sizes[miss.cpu()], *args)[:, 0]
+    return classes, probs, boxes, gt_known
 
 
 class _Streams:
-    """On CUDA, the forward pass runs on a side stream and the box search (which waits on the
-    host at each round of its component search) on the main stream, so that the forward pass of
-    the next batch fills the GPU meanwhile. Elsewhere both are plain calls."""
+    """On CUDA, runs the forward pass of batch ``i`` on a side stream while the boxes of batch
+    ``i - 1`` are computed on the main stream (the box search waits on the host at each round of
+    its component search, and the GPU would idle meanwhile). Elsewhere: plain calls."""
 
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
@@ -380,9 +412,7 @@ class _Streams:
             self.main = torch.cuda.current_stream(device)
             self.side = torch.cuda.Stream(device)
 
-    def forward(
-        self, model: CAMModel, images: Tensor, st: _Settings
-    ) -> tuple[tuple[Tensor, Tensor], Any]:
+    def forward(self, model: CAMModel, images: Tensor, st: _Settings) -> tuple[Any, Any]:
         if not self.cuda:
             return _forward(model, images, st), None
         self.side.wait_stream(self.main)  # the images were resized on the main stream
@@ -393,7 +423,7 @@ class _Streams:
             event.record(self.side)
         return out, event
 
-    def join(self, out: tuple[Tensor, Tensor], event: Any) -> tuple[Tensor, Tensor]:
+    def join(self, out: Any, event: Any) -> tuple[Tensor, Tensor]:
         if self.cuda:
             self.main.wait_event(event)
             for t in out:

@@ -290,6 +290,29 @@ def test_original_grid_run_agrees_with_input_grid_run(model, syn, full_run, tmp_
     assert sum(i >= 0.9 for i in ious) >= 0.95 * len(ious)
 
 
+def test_true_class_box_is_reused_from_the_top_k_or_searched(model):
+    """_post reuses the top-k box when the true class is among the top k and searches its map
+    otherwise: the same boxes as searching all k + 1 maps."""
+    from camutils.evaluate import _post, _Settings
+
+    st = _Settings(torch.device("cpu"), None, False, 0.2, 5, None)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (6, 3, 224, 224), dtype=torch.uint8, generator=g)
+    with torch.no_grad():
+        logits, feats = model(model.preprocess.normalize(x))
+    top = logits.topk(5).indices
+    labels = torch.tensor([top[0, 0], top[1, 3], 7, 8, top[4, 4], 9])  # hits and misses
+    sizes = torch.tensor([[375, 500], [500, 375], [333, 500], [224, 224], [281, 500], [600, 800]])
+    classes, probs, boxes, gk = _post(model, logits, feats, sizes, labels, st)
+    wanted = torch.cat([classes, labels[:, None]], dim=1)
+    full = cam_boxes(class_activation_maps(feats, model.weight, wanted), sizes, model.preprocess)
+    assert (
+        torch.equal(classes, top)
+        and torch.equal(boxes, full[:, :5])
+        and torch.equal(gk, full[:, 5])
+    )
+
+
 def test_pipeline_matches_a_per_image_reference(model, syn, full_run):
     """One image at a time, no batching, no channels-last: decode, resize, forward, CAM,
     upsample to the original size, box. Same classes and (boxes_at='original') same boxes."""
