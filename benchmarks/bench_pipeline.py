@@ -126,9 +126,10 @@ def data_path_alone(model, root: Path, device, batch_size: int, workers: int) ->
     ds = _Images(val.records, model.preprocess, on_device)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
+        worker_init_fn=_worker_init if workers else None, prefetch_factor=2 if workers else None,
     )  # fmt: skip
-    prepared = (_prepare(items, device, model.preprocess) for items in loader)
+    batches = iter(loader)  # workers start from the main thread
+    prepared = (_prepare(items, device, model.preprocess) for items in batches)
     if on_device:
         prepared = _background(prepared)
     t0 = time.perf_counter()

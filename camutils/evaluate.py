@@ -740,9 +740,10 @@ def evaluate(
         num_workers=num_workers,
         collate_fn=_collate,
         worker_init_fn=_worker_init if num_workers else None,
-        prefetch_factor=4 if num_workers else None,
+        prefetch_factor=2 if num_workers else None,
     )
-    prepared: Iterable[_Prepared] = (_prepare(items, dev, model.preprocess) for items in loader)
+    batches = iter(loader) if todo else iter(())  # workers start here, from the main thread
+    prepared: Iterable[_Prepared] = (_prepare(items, dev, model.preprocess) for items in batches)
     if on_device:
         prepared = _background(prepared, depth=2)
 
