@@ -52,8 +52,6 @@ __all__ = [
     "split_sources",
 ]
 
-CLASS_NAMES = [str(d) for d in range(10)]
-
 
 class DigitCanvases(NamedTuple):
     """A batch of canvases.

@@ -93,17 +93,13 @@ class FCNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
 
-    def cams(self, features: Tensor, classes=None) -> Tensor:
+    def cams(self, features: Tensor, classes: ClassSpec = None) -> Tensor:
         raise TypeError(
             f"{self.name}: a flatten + FC head has no class activation map. Its score S_c mixes "
             "every position through the hidden FC layer (and the flatten keeps a separate weight "
             "per position), so S_c is not sum_{x,y} M_c(x, y) for any map M_c. Convert it with "
             "camutils.wsol.gap_surgery(net) and fine-tune, as Zhou et al. did for AlexNet/VGG."
         )
-
-    @property
-    def weight(self) -> Tensor:
-        raise TypeError(f"{self.name}: no w_k^c (flatten + FC head); see FCNet.cams")
 
 
 def _fc_head(channels: int, cells: int, hidden: int, num_classes: int) -> nn.Sequential:
@@ -232,7 +228,7 @@ def train(
     progress: bool = True,
     desc: str | None = None,
 ) -> list[EpochStats]:
-    """Train with cross-entropy on image labels only (Adam, constant ``lr``); returns the history.
+    """Train with cross-entropy on image labels only (Adam); returns the per-epoch history.
 
     The data go to the model's device once; each epoch visits them in an order drawn from a CPU
     ``torch.Generator`` seeded by ``seed``, so a run is reproducible (bit for bit on the same
@@ -244,6 +240,9 @@ def train(
         model: an :class:`FCNet` or a :class:`CAMModel` (or any module returning logits).
         images: ``(N, C, H, W)`` float; labels: ``(N,)`` long class indices.
         epochs, batch_size, lr, weight_decay: the optimisation (the last batch may be smaller).
+        schedule: ``"onecycle"`` (default: the learning rate warms up to ``lr`` over the first
+            30% of the steps, then anneals to almost 0; ``torch.optim.lr_scheduler.OneCycleLR``)
+            or ``"constant"``.
         seed: the shuffling seed.
         progress: show a progress bar.
         desc: the bar's label (default: the model's ``name``).
