@@ -4,12 +4,17 @@ Each check takes the learner's answer, prints whether it is right and, when it i
 about what is wrong (never the solution itself), and returns ``True`` or ``False``::
 
     >>> from camutils import check
-    >>> check.gap_head_weights(62_720_000, 1_280_000)
-    Correct: flatten + FC needs 7 x 7 = 49 times more weights than GAP + Linear.
+    >>> check.box_iou_inclusive(0.25)
+    Not yet: divide by the UNION (both areas minus the overlap), not by one box's area.
+    False
+    >>> check.box_iou_inclusive(1 / 7)
+    Correct: IoU = 20 x 20 / (40 x 40 + 40 x 40 - 20 x 20) = 0.1429.
     True
 
 An unanswered exercise (``None``) gets a reminder rather than an error, so notebooks run top to
-bottom before anyone has answered.
+bottom before anyone has answered; so does a function of the learner's that still returns
+``None``. Answers of the wrong kind (a string, the wrong number of values) get a hint, never an
+exception.
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ __all__ = [
     "box_iou_inclusive",
     "cam_function",
     "explanation_families",
+    "flatten_to_gap",
     "gap_head_weights",
+    "localization_errors",
+    "normalized_pixel",
+    "occlusion_cost",
+    "per_image_cams",
     "threshold_box",
+    "threshold_box_shifted",
     "top5_localization",
     "toy_scores",
     "upsample_size",
@@ -52,11 +63,31 @@ def _unanswered(value) -> bool:
 
 
 def _numbers(answer, n: int) -> list[float] | None:
+    if isinstance(answer, (str, bytes)):
+        return None
     try:
         values = [float(v) for v in torch.as_tensor(answer, dtype=torch.float64).flatten()]
     except (TypeError, ValueError, RuntimeError):
         return None
     return values if len(values) == n else None
+
+
+def _ints(answer, n: int) -> tuple[int, ...] | None:
+    """``n`` whole numbers (ints, or floats/tensors holding whole numbers), else ``None``."""
+    values = _numbers(answer, n)
+    if values is None or not all(math.isfinite(v) and v == int(v) for v in values):
+        return None
+    return tuple(int(v) for v in values)
+
+
+def _call(fn, *args) -> tuple[bool, object]:
+    """Run the learner's function: ``(True, result)``, or ``(False, None)`` after a hint."""
+    try:
+        return True, fn(*args)
+    except Exception as e:  # noqa: BLE001 - any error of the learner's code becomes a hint
+        shapes = ", ".join(str(tuple(a.shape)) if isinstance(a, Tensor) else repr(a) for a in args)
+        _hint(f"calling your function on arguments {shapes} raised {type(e).__name__}: {e}")
+        return False, None
 
 
 # --------------------------------------------------------------------------- notebook 01
@@ -135,21 +166,116 @@ def cam_function(fn: Callable[[Tensor, Tensor], Tensor] | None) -> bool:
 
 
 # --------------------------------------------------------------------------- notebook 02
-def gap_head_weights(fc_weights: int | None, gap_weights: int | None) -> bool:
-    """Notebook 02: weights (no biases) of a flatten + FC head and of a GAP + Linear head from
-    EfficientNet-Lite0's ``1280 x 7 x 7`` features to 1000 classes."""
+def occlusion_cost(grid: Sequence[int] | None, forward_passes: int | None) -> bool:
+    """Notebook 02, exercise 1: ``occlusion`` on one 224 x 224 image and one class with its
+    defaults (patch 32, stride 16): the grid ``(h', w')`` of patch positions and the number of
+    images sent forward through the network."""
+    if _unanswered(grid) or _unanswered(forward_passes):
+        return False
+    got = _ints(grid, 2)
+    if got is None:
+        return _hint("give the grid as two whole numbers (h', w'), rows first.")
+    n = (224 - 32) // 16 + 1
+    if got != (n, n):
+        if got == (14, 14):
+            return _hint(
+                "224 / 16 counts positions whose patch would stick out past the border; "
+                "a patch must lie fully inside the image."
+            )
+        if got == (12, 12):
+            return _hint("count the positions, not the steps between them: the first one too.")
+        if got == (7, 7):
+            return _hint("that is the grid of patch 56 / stride 28; the defaults are 32 / 16.")
+        return _hint("per axis: how many top-left corners 0, 16, 32, ... leave the patch inside?")
+    count = _ints(forward_passes, 1)
+    if count is None:
+        return _hint("give the number of images sent forward as one whole number.")
+    if count[0] == n * n + 1:
+        return _ok(
+            f"a {n} x {n} grid: {n * n} occluded copies plus the original photo, "
+            f"{n * n + 1} forward passes (CAM needs 1)."
+        )
+    if count[0] == n * n:
+        return _hint("the grid is right; O_c compares each copy with S_c of which image?")
+    if count[0] == 50:
+        return _hint("50 was the cost of patch 56 / stride 28; count again for your grid.")
+    return _hint("the grid is right; one forward pass per occluded copy, and what else?")
+
+
+def gap_head_weights(fc_weights: int | None, gap_weights: int | None, grid: int = 7) -> bool:
+    """Notebook 02, exercise 2: weights (no biases) of a flatten + FC head and of a GAP + Linear
+    head from EfficientNet-Lite0's ``1280 x grid x grid`` features to 1000 classes (``grid`` is
+    7 for a 224 x 224 input, 14 for 448 x 448)."""
     if _unanswered(fc_weights) or _unanswered(gap_weights):
         return False
-    fc, gap = 1280 * 7 * 7 * 1000, 1280 * 1000
-    if int(fc_weights) == fc and int(gap_weights) == gap:
-        return _ok("flatten + FC needs 7 x 7 = 49 times more weights than GAP + Linear.")
-    if int(fc_weights) == fc + 1000 or int(gap_weights) == gap + 1000:
+    got = _ints((fc_weights, gap_weights), 2)
+    if got is None:
+        return _hint("give two whole numbers: the flatten + FC head's weights, then GAP's.")
+    fc_got, gap_got = got
+    K, C, z = 1280, 1000, grid * grid
+    fc, gap = K * z * C, K * C
+    if fc_got == fc and gap_got == gap:
+        return _ok(
+            f"flatten + FC needs {grid} x {grid} = {z} times more weights than GAP + Linear, "
+            "whose size does not depend on the grid at all."
+        )
+    if fc_got == fc + C or gap_got == gap + C:
         return _hint("count the weights only, without the 1000 biases.")
-    if int(gap_weights) != gap:
-        return _hint("GAP leaves one number per channel: 1280 inputs to each of 1000 classes.")
-    if int(fc_weights) == gap * 7:
-        return _hint("flattening keeps BOTH spatial axes: 1280 x 7 x 7 inputs per class.")
-    return _hint("flattening keeps every location: (1280 x 7 x 7) inputs to each of 1000 classes.")
+    if gap_got != gap:
+        if gap_got == fc or gap_got == K * z:
+            return _hint("GAP leaves ONE number per channel, whatever the grid's size.")
+        if gap_got == K:
+            return _hint("that is the number of inputs of ONE class; there are 1000 classes.")
+        return _hint("GAP leaves one number per channel: how many inputs per class is that?")
+    if grid != 7 and fc_got == K * 49 * C:
+        return _hint(f"that is the 7 x 7 grid of a 224 x 224 input; here it is {grid} x {grid}.")
+    if fc_got == K * grid * C:
+        return _hint("flattening keeps BOTH spatial axes: rows and columns.")
+    if fc_got == K * z:
+        return _hint("that is the number of inputs of ONE class; there are 1000 classes.")
+    return _hint(
+        "flattening keeps every location: (channels x rows x columns) inputs to each class."
+    )
+
+
+def flatten_to_gap(fn: Callable[[Tensor], Tensor] | None) -> bool:
+    """Notebook 02, exercise 3: ``fn(W)`` turns flatten-head weights ``W`` ``(C, K, h, w)`` into
+    GAP-head weights ``(C, K)`` that give the same scores whenever every feature map is
+    constant, ``f_k(x, y) = F_k``: ``w_k^c = sum_{x,y} W_c[k, x, y]``."""
+    if _unanswered(fn):
+        return False
+    g = torch.Generator().manual_seed(1)
+    C, K, h, w = 4, 3, 2, 5
+    W = torch.randn(C, K, h, w, generator=g, dtype=torch.float64)
+    ok, got = _call(fn, W.clone())
+    if not ok or _unanswered(got):
+        return False
+    if not isinstance(got, Tensor):
+        return _hint(f"return a torch tensor; got {type(got).__name__}.")
+    expected = W.sum(dim=(2, 3))
+    if tuple(got.shape) != (C, K):
+        if tuple(got.shape) == (K, C):
+            return _hint("return (C, K): one row per class, like the Linear head's weight.")
+        return _hint(
+            f"for W of shape {(C, K, h, w)} the result must be (C, K) = {(C, K)}; "
+            f"got {tuple(got.shape)}. Which axes are the positions?"
+        )
+    got = got.detach().to("cpu", torch.float64)
+    if torch.allclose(got, expected):
+        return _ok(
+            "w_k^c = sum_{x,y} W_c[k, x, y]. On copied weights W = w / (hw) it gives w back."
+        )
+    if torch.allclose(got, expected / (h * w)):
+        return _hint(
+            "h x w times too small: GAP's F_k is already a mean, so the weights must not "
+            "divide again."
+        )
+    if torch.allclose(got, expected * (h * w)):
+        return _hint("h x w times too large: GAP's F_k is a mean over the positions.")
+    return _hint(
+        "with f_k(x, y) = F_k everywhere, the flatten score is sum_k F_k (sum over x, y of "
+        "W_c[k, x, y]) + b_c: which w makes sum_k w_k^c F_k + b_c equal to it?"
+    )
 
 
 _FAMILIES = {
@@ -166,7 +292,10 @@ def explanation_families(answer: dict[str, str] | None) -> bool:
     ``"backpropagation"``, ``"activation"`` or ``"perturbation"``."""
     if _unanswered(answer):
         return False
-    given = {k.strip().lower(): str(v).strip().lower() for k, v in dict(answer).items()}
+    try:
+        given = {str(k).strip().lower(): str(v).strip().lower() for k, v in dict(answer).items()}
+    except (TypeError, ValueError):
+        return _hint('give a dict such as {"CAM": "activation", ...}.')
     missing = sorted(set(_FAMILIES) - set(given))
     if missing:
         return _hint(f"also classify: {', '.join(missing)}.")
@@ -184,38 +313,109 @@ def explanation_families(answer: dict[str, str] | None) -> bool:
 
 
 # --------------------------------------------------------------------------- notebook 03
+def per_image_cams(fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None) -> bool:
+    """Notebook 03, exercise 1: ``fn(features, weight, classes)`` with features ``(B, K, h, w)``,
+    weight ``(C, K)`` and ``classes`` ``(B, n)`` (each image's own classes) must return the maps
+    ``(B, n, h, w)``: ``out[b, j] = sum_k w_k^{classes[b, j]} f_k`` of image ``b``."""
+    if _unanswered(fn):
+        return False
+    g = torch.Generator().manual_seed(2)
+    B, K, h, w, C = 3, 5, 2, 4, 7
+    f = torch.randn(B, K, h, w, generator=g, dtype=torch.float64)
+    weight = torch.randn(C, K, generator=g, dtype=torch.float64)
+    classes = torch.tensor([[0, 3], [5, 1], [2, 6]])
+    ok, got = _call(fn, f.clone(), weight.clone(), classes.clone())
+    if not ok or _unanswered(got):
+        return False
+    if not isinstance(got, Tensor):
+        return _hint(f"return a torch tensor; got {type(got).__name__}.")
+    expected = torch.einsum("bnk,bkxy->bnxy", weight[classes], f)
+    if tuple(got.shape) != tuple(expected.shape):
+        if tuple(got.shape) == (B, C, h, w):
+            return _hint(
+                "that is every class's map; keep only each image's own n classes: (B, n, h, w)."
+            )
+        return _hint(
+            f"for features (3, 5, 2, 4), weight (7, 5) and classes (3, 2) the result must be "
+            f"(B, n, h, w) = (3, 2, 2, 4); got {tuple(got.shape)}."
+        )
+    got = got.detach().to("cpu", torch.float64)
+    if torch.allclose(got, expected):
+        return _ok("weight[classes] is (B, n, K): each image's rows, paired with its features.")
+    first = torch.einsum("nk,bkxy->bnxy", weight[classes[0]], f)
+    if torch.allclose(got, first):
+        return _hint("every image got the FIRST image's classes; image b has classes[b].")
+    if torch.allclose(got, expected / K):
+        return _hint("M_c is a weighted SUM over the K channels, not a mean.")
+    if torch.allclose(got, torch.relu(expected)):
+        return _hint("M_c has no ReLU: negative evidence is part of the map.")
+    return _hint("pair image b's features with the weight rows of ITS classes, classes[b].")
+
+
 def upsample_size(answer: Sequence[int] | None) -> bool:
-    """Notebook 03: the ``size`` argument of ``upsample_cams`` for the 451 x 300 photo
-    ``chelsea`` (451 pixels wide, 300 high)."""
+    """Notebook 03, exercise 2: the ``size`` argument of ``upsample_cams`` for the photo
+    ``chelsea`` (451 pixels wide, 300 high; PIL's ``.size`` is ``(451, 300)``)."""
     if _unanswered(answer):
         return False
-    got = tuple(int(v) for v in answer)
+    got = _ints(answer, 2)
+    if got is None:
+        return _hint("give two whole numbers, the size of the map you want.")
     if got == (300, 451):
-        return _ok("torch sizes are (height, width).")
+        return _ok("torch sizes are (height, width); PIL's .size is (width, height).")
     if got == (451, 300):
-        return _hint("that is (width, height), cv2.resize's order; torch wants (height, width).")
+        return _hint(
+            "that is (width, height), the order of PIL's .size and cv2.resize; "
+            "torch wants the other order."
+        )
     return _hint("use the photo's own size in pixels, not the network's 224 x 224.")
 
 
-# --------------------------------------------------------------------------- notebook 04
-def box_iou_inclusive(answer: float | None) -> bool:
-    """Notebook 04: IoU of the inclusive boxes A = (10, 10, 49, 49) and B = (30, 30, 69, 69)."""
-    if _unanswered(answer):
+def normalized_pixel(minmax: float | None, relu_max: float | None) -> bool:
+    """Notebook 03, exercise 3: a map with raw values from -4 to 8; the pixel whose raw value is
+    0, after min-max normalisation and after ReLU then division by the max."""
+    if _unanswered(minmax) or _unanswered(relu_max):
         return False
-    value = float(answer)
-    expected = 400 / (1600 + 1600 - 400)
-    if math.isclose(value, expected, abs_tol=1e-3):
-        return _ok(f"IoU = 20 x 20 / (40 x 40 + 40 x 40 - 20 x 20) = {expected:.4f}.")
-    if math.isclose(value, 361 / (1521 + 1521 - 361), abs_tol=1e-3):
-        return _hint("ILSVRC boxes are inclusive: a box from 10 to 49 is 40 pixels wide (+1).")
-    if math.isclose(value, 400 / 1600, abs_tol=1e-3):
-        return _hint("divide by the UNION (both areas minus the overlap), not by one box's area.")
-    return _hint("overlap = (min xmax - max xmin + 1) x (min ymax - max ymin + 1).")
+    got = _numbers((minmax, relu_max), 2)
+    if got is None:
+        return _hint("give two numbers: the min-max value, then the ReLU / max value.")
+    a, b = got
+
+    def near(u: float, v: float) -> bool:
+        return math.isclose(u, v, abs_tol=1e-2)
+
+    if near(a, 1 / 3) and near(b, 0.0):
+        return _ok(
+            "min-max: (0 + 4) / 12 = 0.33, above 0.2; ReLU / max: 0 / 8 = 0, below. "
+            "Min-max counts 'no evidence' as a third of the way to the peak."
+        )
+    if near(a, 0.0) and near(b, 1 / 3):
+        return _hint("the two values are swapped: which of the two shifts by the minimum?")
+    if a > 1 or b > 1:
+        return _hint("normalised values lie in [0, 1]: give fractions, not percentages.")
+    if not near(a, 1 / 3):
+        if near(a, 0.5):
+            return _hint("min-max divides by the range, max - min, not by the max.")
+        if near(a, 0.0):
+            return _hint("min-max sends the MINIMUM (-4) to 0, not the value 0.")
+        return _hint("min-max: (M - min M) / (max M - min M).")
+    if near(b, 0.5):
+        return _hint("method='max' does not shift by the minimum: ReLU, then divide by the max.")
+    return _hint("ReLU first: negative values become 0, the rest is divided by the maximum.")
+
+
+# --------------------------------------------------------------------------- notebook 04
+_SMALL_MAP = [
+    [0, 0, 0, 0, 9],
+    [0, 6, 7, 0, 0],
+    [0, 5, 9, 1, 0],
+    [0, 0, 0, 0, 0],
+    [3, 0, 0, 0, 0],
+]
 
 
 def threshold_box(answer: Sequence[int] | None) -> bool:
-    """Notebook 04: the paper's box for the 5 x 5 map below at 20% of its max (inclusive
-    ``(xmin, ymin, xmax, ymax)``, largest 8-connected component)::
+    """Notebook 04, exercise 1a: the paper's box for the 5 x 5 map below at 20% of its max
+    (inclusive ``(xmin, ymin, xmax, ymax)``, x the column, largest 8-connected component)::
 
         0 0 0 0 9
         0 6 7 0 0
@@ -225,7 +425,9 @@ def threshold_box(answer: Sequence[int] | None) -> bool:
     """
     if _unanswered(answer):
         return False
-    got = tuple(int(v) for v in answer)
+    got = _ints(answer, 4)
+    if got is None:
+        return _hint("give four whole numbers, (xmin, ymin, xmax, ymax).")
     if got == (1, 1, 2, 2):
         return _ok("values >= 1.8 are kept; the 2 x 2 block is the largest component.")
     if got == (1, 0, 4, 2):
@@ -234,15 +436,141 @@ def threshold_box(answer: Sequence[int] | None) -> bool:
         return _hint("keep only the LARGEST connected component, not every kept pixel.")
     if got == (1, 1, 3, 2):
         return _hint("1 is below 20% of 9 (= 1.8): that pixel is not kept.")
-    return _hint("threshold at 0.2 x max = 1.8, then take the largest component's extent.")
+    if got == (1, 1, 3, 3):
+        return _hint("the box is inclusive: xmax is the last kept column itself, not one past it.")
+    return _hint("threshold at 0.2 x max, then take the largest component's extent.")
+
+
+def threshold_box_shifted(answer: Sequence[int] | None) -> bool:
+    """Notebook 04, exercise 1b: the same rule on the map of :func:`threshold_box` plus 2
+    (every value raised by 2)."""
+    if _unanswered(answer):
+        return False
+    got = _ints(answer, 4)
+    if got is None:
+        return _hint("give four whole numbers, (xmin, ymin, xmax, ymax).")
+    if got == (1, 1, 3, 2):
+        return _ok(
+            "the max is 11, the threshold 2.2: the old zeros (now 2) stay out, but the 1 "
+            "(now 3) passes and joins the block. 20% of the max is not shift-invariant."
+        )
+    if got == (1, 1, 2, 2):
+        return _hint(
+            "that is the box of the original map; with every value raised by 2, recompute "
+            "the threshold and look again at each small value."
+        )
+    if got == (0, 0, 4, 4):
+        return _hint("are the old zeros, now 2, above 20% of the NEW maximum?")
+    if got == (1, 0, 4, 2):
+        return _hint("the corner value touches the block only through cells below the threshold.")
+    if got == (1, 1, 2, 3):
+        return _hint("order: (xmin, ymin, xmax, ymax), with x the column and y the row.")
+    return _hint("first the new maximum and 0.2 x it, then the kept pixels and the components.")
+
+
+def box_iou_inclusive(answer: float | None) -> bool:
+    """Notebook 04, exercise 2: IoU of the inclusive boxes A = (10, 10, 49, 49) and
+    B = (30, 30, 69, 69)."""
+    if _unanswered(answer):
+        return False
+    got = _numbers(answer, 1)
+    if got is None:
+        return _hint("give one number, the IoU as a fraction in [0, 1].")
+    value = got[0]
+    expected = 400 / (1600 + 1600 - 400)
+    if math.isclose(value, expected, abs_tol=1e-3):
+        return _ok(f"IoU = 20 x 20 / (40 x 40 + 40 x 40 - 20 x 20) = {expected:.4f}.")
+    if math.isclose(value, 100 * expected, abs_tol=0.1):
+        return _hint("give the IoU as a fraction in [0, 1], not a percentage.")
+    if math.isclose(value, 361 / (1521 + 1521 - 361), abs_tol=1e-3):
+        return _hint("ILSVRC boxes are inclusive: a box from 10 to 49 is 40 pixels wide (+1).")
+    if math.isclose(value, 400 / 1600, abs_tol=1e-3):
+        return _hint("divide by the UNION (both areas minus the overlap), not by one box's area.")
+    if math.isclose(value, 400 / 3200, abs_tol=1e-3):
+        return _hint("the union counts the overlap once: subtract it from the sum of the areas.")
+    return _hint("overlap = (min xmax - max xmin + 1) x (min ymax - max ymin + 1).")
+
+
+def localization_errors(
+    top1_error: float | None, top5_error: float | None, gt_known_accuracy: float | None
+) -> bool:
+    """Notebook 04, exercise 3: top-1 / top-5 localization error and GT-known accuracy, in %,
+    of five photos (true class; guesses best first as class (IoU of its box); IoU of the box
+    from the true class's map):
+
+    1. tabby: tiger cat (0.92), Egyptian cat (0.95), tabby (0.55), lynx (0.30),
+       Persian cat (0.88); true class's box 0.55
+    2. espresso: espresso (0.40), cup (0.70), coffee mug (0.65), eggnog (0.20),
+       consomme (0.35); 0.40
+    3. tripod: tripod (0.65), ...; 0.65
+    4. palace (ranked 7th): bell cote (0.58), boathouse (0.20), monastery (0.58),
+       castle (0.55), church (0.60); 0.62
+    5. military uniform: military uniform (0.94), ...; 0.94
+    """
+    if _unanswered(top1_error) or _unanswered(top5_error) or _unanswered(gt_known_accuracy):
+        return False
+    got = _numbers((top1_error, top5_error, gt_known_accuracy), 3)
+    if got is None:
+        return _hint("give three numbers in %: top-1 error, top-5 error, GT-known accuracy.")
+    expected = (60.0, 40.0, 80.0)
+    if all(v <= 1 for v in got) and any(v > 0 for v in got):
+        if all(math.isclose(100 * g, e, abs_tol=0.5) for g, e in zip(got, expected, strict=True)):
+            return _hint("right, but as fractions: give percentages (0.6 -> 60).")
+        got = [100 * v for v in got]
+    t1, t5, gt = got
+    ok = [math.isclose(g, e, abs_tol=0.5) for g, e in zip(got, expected, strict=True)]
+    if all(ok):
+        return _ok(
+            "top-1 60 %, top-5 40 %, GT-known 80 %: a good box only counts with the right "
+            "class, and GT-known ignores the ranking altogether."
+        )
+    hints = []
+    if not ok[0]:
+        if math.isclose(t1, 20, abs_tol=0.5):
+            hints.append(
+                "top-1: you counted a first guess whose box is good but whose class is wrong"
+            )
+        elif math.isclose(t1, 40, abs_tol=0.5):
+            hints.append(
+                "top-1: 40 % is the share of photos whose first guess IS right, or the top-1 "
+                "classification error; the error counts first guesses that are not correct "
+                "(class right AND IoU >= 0.5)"
+            )
+        else:
+            hints.append("top-1: a photo counts as correct only through its FIRST guess")
+    if not ok[1]:
+        if math.isclose(t5, 0, abs_tol=0.5):
+            hints.append("top-5: a guess with a wrong class never counts, however good its box")
+        elif math.isclose(t5, 20, abs_tol=0.5):
+            hints.append(
+                "top-5: that is the top-5 CLASSIFICATION error; the guess with the true class "
+                "also needs IoU >= 0.5"
+            )
+        elif math.isclose(t5, 60, abs_tol=0.5):
+            hints.append("top-5: that is the accuracy; the error is the rest")
+        else:
+            hints.append("top-5: a photo is correct if ANY of its five guesses is correct")
+    if not ok[2]:
+        if math.isclose(gt, 20, abs_tol=0.5):
+            hints.append("GT-known: give the accuracy, not the error")
+        elif math.isclose(gt, 60, abs_tol=0.5):
+            hints.append(
+                "GT-known: the box comes from the true class's map whatever the network's "
+                "ranking, inside or outside the top 5"
+            )
+        else:
+            hints.append("GT-known: only the box from the true class's map and IoU >= 0.5 count")
+    return _hint("; ".join(hints) + ".")
 
 
 def top5_localization(top1_correct: bool | None, top5_correct: bool | None) -> bool:
-    """Notebook 04/06: an image of class "tabby" with one GT box; guesses in order
-    ("tiger cat", IoU 0.8), ("tabby", IoU 0.3), ("tabby", IoU 0.6)... Is it correct under the
-    top-1 and under the top-5 localization metric?"""
+    """An image of class "tabby" with one GT box; guesses in order ("tiger cat", IoU 0.8),
+    ("tabby", IoU 0.3), ("tabby", IoU 0.6)... Is it correct under the top-1 and under the top-5
+    localization metric?"""
     if _unanswered(top1_correct) or _unanswered(top5_correct):
         return False
+    if not all(isinstance(v, bool) for v in (top1_correct, top5_correct)):
+        return _hint("answer True or False for each.")
     if top1_correct is False and top5_correct is True:
         return _ok("top-1 fails (wrong class); the third guess has the right class and IoU >= 0.5.")
     if top1_correct:

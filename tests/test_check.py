@@ -2,6 +2,7 @@
 
 import torch
 
+import camutils
 from camutils import check
 
 
@@ -49,6 +50,83 @@ def test_gap_head_weights(capsys):
     assert not ok and "1000 classes" in out
 
 
+def test_gap_head_weights_on_a_larger_grid(capsys):
+    ok, out = run(capsys, check.gap_head_weights, 1280 * 14 * 14 * 1000, 1_280_000, 14)
+    assert ok and "196 times" in out
+    ok, out = run(capsys, check.gap_head_weights, 62_720_000, 1_280_000, 14)
+    assert not ok and "7 x 7 grid of a 224" in out
+    ok, out = run(capsys, check.gap_head_weights, 1280 * 14 * 14 * 1000, 1280 * 196 * 1000, 14)
+    assert not ok and "ONE number per channel" in out
+    ok, out = run(capsys, check.gap_head_weights, 1280 * 14 * 1000, 1_280_000, 14)
+    assert not ok and "BOTH" in out
+    ok, out = run(capsys, check.gap_head_weights, 2.5088e8, 1.28e6, 14)  # floats are fine
+    assert ok
+    ok, out = run(capsys, check.gap_head_weights, "a lot", 1_280_000, 14)
+    assert not ok and "two whole numbers" in out
+    ok, out = run(capsys, check.gap_head_weights, None, None, 14)
+    assert not ok and "Not answered" in out
+
+
+def test_occlusion_cost(capsys):
+    import torch.nn as nn
+
+    from camutils.saliency import occlusion
+
+    # the answer agrees with camutils: a 13 x 13 grid, and one more forward pass than copies
+    seen = []
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 224 * 224, 2)).eval()
+    net.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    grid = occlusion(net, torch.zeros(1, 3, 224, 224), 0).shape[-2:]
+    assert tuple(grid) == (13, 13) and sum(seen) == 170
+
+    assert run(capsys, check.occlusion_cost, (13, 13), 170)[0]
+    assert run(capsys, check.occlusion_cost, torch.Size([13, 13]), 170.0)[0]
+    ok, out = run(capsys, check.occlusion_cost, (14, 14), 197)
+    assert not ok and "stick out" in out
+    ok, out = run(capsys, check.occlusion_cost, (12, 12), 145)
+    assert not ok and "first one too" in out
+    ok, out = run(capsys, check.occlusion_cost, (7, 7), 50)
+    assert not ok and "56 / stride 28" in out
+    ok, out = run(capsys, check.occlusion_cost, (13, 13), 169)
+    assert not ok and "which image" in out
+    ok, out = run(capsys, check.occlusion_cost, (13, 13), 50)
+    assert not ok and "count again" in out
+    ok, out = run(capsys, check.occlusion_cost, 13, 170)
+    assert not ok and "(h', w')" in out
+    ok, out = run(capsys, check.occlusion_cost, (13, 13), None)
+    assert not ok and "Not answered" in out
+
+
+def test_flatten_to_gap(capsys):
+    assert run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=(2, 3)))[0]
+    assert run(capsys, check.flatten_to_gap, lambda W: W.flatten(2).sum(-1).float())[0]
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.mean(dim=(2, 3)))
+    assert not ok and "too small" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=(2, 3)) * 10)
+    assert not ok and "too large" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=(2, 3)).T)
+    assert not ok and "one row per class" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=(0, 1)))
+    assert not ok and "Which axes" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W[:, :, 0, 0])
+    assert not ok and "sum_k F_k" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=(2, 3)).numpy())
+    assert not ok and "torch tensor" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: W.sum(dim=5))
+    assert not ok and "raised IndexError" in out
+    ok, out = run(capsys, check.flatten_to_gap, lambda W: None)  # the notebook's stub
+    assert not ok and "Not answered" in out
+
+
+def test_flatten_to_gap_inverts_the_copied_weights_of_notebook_02():
+    w = torch.randn(6, 4, dtype=torch.float64)
+    W = (w[:, :, None, None] / 12).expand(6, 4, 3, 4)  # W_c[k, x, y] = w_k^c / (hw)
+    assert torch.allclose(W.sum(dim=(2, 3)), w)
+    f = torch.randn(2, 4, dtype=torch.float64)[:, :, None, None].expand(2, 4, 3, 4)
+    V = torch.randn(6, 4, 3, 4, dtype=torch.float64)  # any flatten head, constant features
+    assert torch.allclose(f.flatten(1) @ V.flatten(1).T, f.mean(dim=(2, 3)) @ V.sum(dim=(2, 3)).T)
+
+
 def test_explanation_families(capsys):
     right = {
         "gradient saliency": "backpropagation",
@@ -62,42 +140,192 @@ def test_explanation_families(capsys):
     assert not ok and "cam:" in out and "no backward pass" in out
     ok, out = run(capsys, check.explanation_families, {"CAM": "activation"})
     assert not ok and "also classify" in out
+    ok, out = run(capsys, check.explanation_families, ["CAM", "activation"])
+    assert not ok and "dict" in out
+
+
+def test_per_image_cams(capsys):
+    right = lambda f, w, c: torch.einsum("bnk,bkxy->bnxy", w[c], f)  # noqa: E731
+    assert run(capsys, check.per_image_cams, right)[0]
+    assert run(capsys, check.per_image_cams, camutils.class_activation_maps)[0]
+    first = lambda f, w, c: torch.einsum("nk,bkxy->bnxy", w[c[0]], f)  # noqa: E731
+    ok, out = run(capsys, check.per_image_cams, first)
+    assert not ok and "FIRST image's classes" in out
+    every = lambda f, w, c: torch.einsum("ck,bkxy->bcxy", w, f)  # noqa: E731
+    ok, out = run(capsys, check.per_image_cams, every)
+    assert not ok and "every class's map" in out
+    cross = lambda f, w, c: torch.einsum("bnk,akxy->abnxy", w[c], f)  # noqa: E731
+    ok, out = run(capsys, check.per_image_cams, cross)
+    assert not ok and "(3, 2, 2, 4)" in out
+    ok, out = run(capsys, check.per_image_cams, lambda f, w, c: right(f, w, c) / 5)
+    assert not ok and "SUM" in out
+    ok, out = run(capsys, check.per_image_cams, lambda f, w, c: torch.relu(right(f, w, c)))
+    assert not ok and "ReLU" in out
+    wrong_k = lambda f, w, c: torch.einsum("bnk,bkxy->bnxy", w[c].flip(-1), f)  # noqa: E731
+    ok, out = run(capsys, check.per_image_cams, wrong_k)
+    assert not ok and "classes[b]" in out
+    ok, out = run(
+        capsys, check.per_image_cams, lambda f, w, c: torch.einsum("bnk,bkxy->bnxy", w, f)
+    )
+    assert not ok and "raised" in out
+    ok, out = run(capsys, check.per_image_cams, lambda f, w, c: None)
+    assert not ok and "Not answered" in out
 
 
 def test_upsample_size(capsys):
     assert run(capsys, check.upsample_size, (300, 451))[0]
+    assert run(capsys, check.upsample_size, torch.Size([300, 451]))[0]
     ok, out = run(capsys, check.upsample_size, (451, 300))
-    assert not ok and "cv2" in out
+    assert not ok and "PIL" in out
     assert not run(capsys, check.upsample_size, (224, 224))[0]
+    ok, out = run(capsys, check.upsample_size, 451)
+    assert not ok and "two whole numbers" in out
+
+
+def test_normalized_pixel(capsys):
+    assert run(capsys, check.normalized_pixel, 1 / 3, 0.0)[0]
+    assert run(capsys, check.normalized_pixel, 0.33, 0)[0]
+    ok, out = run(capsys, check.normalized_pixel, 0.0, 1 / 3)
+    assert not ok and "swapped" in out
+    ok, out = run(capsys, check.normalized_pixel, 0.5, 0.0)
+    assert not ok and "range" in out
+    ok, out = run(capsys, check.normalized_pixel, 0.0, 0.0)
+    assert not ok and "MINIMUM" in out
+    ok, out = run(capsys, check.normalized_pixel, 1 / 3, 0.5)
+    assert not ok and "does not shift" in out
+    ok, out = run(capsys, check.normalized_pixel, 1 / 3, 1 / 3)
+    assert not ok and "ReLU first" in out
+    ok, out = run(capsys, check.normalized_pixel, 33.3, 0)
+    assert not ok and "percentages" in out
+
+
+def test_normalized_pixel_answer_agrees_with_camutils():
+    m = torch.tensor([[[[-4.0, 0.0, 8.0]]]])
+    assert torch.allclose(camutils.normalize_cams(m)[0, 0, 0, 1], torch.tensor(1 / 3))
+    assert camutils.normalize_cams(m, method="max")[0, 0, 0, 1] == 0
 
 
 def test_box_iou_inclusive(capsys):
     assert run(capsys, check.box_iou_inclusive, 400 / 2800)[0]
+    assert run(capsys, check.box_iou_inclusive, torch.tensor(400 / 2800))[0]
     ok, out = run(capsys, check.box_iou_inclusive, 361 / 2681)
     assert not ok and "+1" in out
     ok, out = run(capsys, check.box_iou_inclusive, 0.25)
     assert not ok and "UNION" in out
+    ok, out = run(capsys, check.box_iou_inclusive, 0.125)
+    assert not ok and "overlap once" in out
+    ok, out = run(capsys, check.box_iou_inclusive, 14.29)
+    assert not ok and "percentage" in out
+    ok, out = run(capsys, check.box_iou_inclusive, "1/7")
+    assert not ok and "one number" in out
+
+
+def test_box_iou_inclusive_answer_agrees_with_camutils():
+    from camutils.metrics import box_iou
+
+    iou = box_iou(torch.tensor([10, 10, 49, 49]), torch.tensor([30, 30, 69, 69]))
+    assert abs(float(iou) - 1 / 7) < 1e-6
 
 
 def test_threshold_box(capsys):
     assert run(capsys, check.threshold_box, (1, 1, 2, 2))[0]
+    assert run(capsys, check.threshold_box, torch.tensor([1, 1, 2, 2]))[0]
     ok, out = run(capsys, check.threshold_box, (0, 0, 4, 4))
     assert not ok and "LARGEST" in out
     ok, out = run(capsys, check.threshold_box, (1, 1, 3, 2))
     assert not ok and "1.8" in out
+    ok, out = run(capsys, check.threshold_box, (1, 0, 4, 2))
+    assert not ok and "diagonally" in out
+    ok, out = run(capsys, check.threshold_box, (1, 1, 3, 3))
+    assert not ok and "inclusive" in out
+    ok, out = run(capsys, check.threshold_box, (1, 1, 2))
+    assert not ok and "four whole numbers" in out
 
 
-def test_threshold_box_answer_agrees_with_camutils():
+def test_threshold_box_shifted(capsys):
+    assert run(capsys, check.threshold_box_shifted, (1, 1, 3, 2))[0]
+    ok, out = run(capsys, check.threshold_box_shifted, (1, 1, 2, 2))
+    assert not ok and "original map" in out
+    ok, out = run(capsys, check.threshold_box_shifted, (0, 0, 4, 4))
+    assert not ok and "NEW maximum" in out
+    ok, out = run(capsys, check.threshold_box_shifted, (1, 1, 2, 3))
+    assert not ok and "order" in out
+    ok, out = run(capsys, check.threshold_box_shifted, None)
+    assert not ok and "Not answered" in out
+
+
+def _paper_box(m):
     import scipy.ndimage as ndi
 
-    m = torch.tensor(
-        [[0, 0, 0, 0, 9], [0, 6, 7, 0, 0], [0, 5, 9, 1, 0], [0, 0, 0, 0, 0], [3, 0, 0, 0, 0]],
-        dtype=torch.float64,
-    )
     labels, n = ndi.label((m >= 0.2 * m.max()).numpy(), structure=[[1, 1, 1]] * 3)
     sizes = [(labels == i).sum() for i in range(1, n + 1)]
     ys, xs = (labels == 1 + max(range(n), key=sizes.__getitem__)).nonzero()
-    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (1, 1, 2, 2)
+    return (xs.min(), ys.min(), xs.max(), ys.max())
+
+
+def test_threshold_box_answers_agree_with_scipy_and_camutils():
+    from camutils.boxes import largest_component_boxes
+
+    m = torch.tensor(check._SMALL_MAP, dtype=torch.float64)
+    for shift, box in [(0, (1, 1, 2, 2)), (2, (1, 1, 3, 2))]:
+        assert _paper_box(m + shift) == box
+        assert tuple(largest_component_boxes((m + shift)[None, None], 0.2)[0, 0].tolist()) == box
+    # min-max normalising first makes the box blind to the shift
+    shifted = camutils.normalize_cams((m + 2)[None, None])
+    assert tuple(largest_component_boxes(shifted, 0.2)[0, 0].tolist()) == (1, 1, 2, 2)
+
+
+def test_localization_errors(capsys):
+    assert run(capsys, check.localization_errors, 60, 40, 80)[0]
+    assert run(capsys, check.localization_errors, 60.0, 40.0, 80.0)[0]
+    ok, out = run(capsys, check.localization_errors, 0.6, 0.4, 0.8)
+    assert not ok and "percentages" in out
+    ok, out = run(capsys, check.localization_errors, 20, 40, 80)
+    assert not ok and "class is wrong" in out and "top-5" not in out
+    ok, out = run(capsys, check.localization_errors, 40, 40, 80)
+    assert not ok and "classification error" in out
+    ok, out = run(capsys, check.localization_errors, 60, 0, 80)
+    assert not ok and "wrong class never counts" in out
+    ok, out = run(capsys, check.localization_errors, 60, 20, 80)
+    assert not ok and "CLASSIFICATION" in out
+    ok, out = run(capsys, check.localization_errors, 60, 60, 80)
+    assert not ok and "accuracy" in out
+    ok, out = run(capsys, check.localization_errors, 60, 40, 60)
+    assert not ok and "whatever the network's ranking" in out
+    ok, out = run(capsys, check.localization_errors, 60, 40, 20)
+    assert not ok and "not the error" in out
+    ok, out = run(capsys, check.localization_errors, 20, 0, 60)  # three hints at once
+    assert not ok and out.count(";") == 2
+    ok, out = run(capsys, check.localization_errors, 60, 40, None)
+    assert not ok and "Not answered" in out
+
+
+def test_localization_errors_answer_agrees_with_the_meter():
+    from camutils.metrics import LocalizationMeter
+
+    # the exercise's five photos: classes 0..4 are the true classes, other numbers wrong ones;
+    # each guess gets a box whose IoU with the ground truth (0, 0, 99, 99) is the given value
+    true = torch.tensor([0, 1, 2, 3, 4])
+    guesses = torch.tensor(
+        [[10, 11, 0, 12, 13], [1, 14, 15, 16, 17], [2, 18, 19, 20, 21],
+         [22, 23, 24, 25, 26], [4, 27, 28, 29, 30]]
+    )  # fmt: skip
+    ious = torch.tensor(
+        [[0.92, 0.95, 0.55, 0.30, 0.88], [0.40, 0.70, 0.65, 0.20, 0.35], [0.65, 0, 0, 0, 0],
+         [0.58, 0.20, 0.58, 0.55, 0.60], [0.94, 0, 0, 0, 0]]
+    )  # fmt: skip
+    true_map_iou = torch.tensor([0.55, 0.40, 0.65, 0.62, 0.94])
+
+    def box(iou):  # a box inside (0, 0, 99, 99) with this IoU: width 100, height 100 * iou
+        return torch.stack([torch.zeros_like(iou), torch.zeros_like(iou),
+                            torch.full_like(iou, 99), (100 * iou).round() - 1], -1).long()  # fmt: skip
+
+    meter = LocalizationMeter()
+    gt = torch.tensor([[[0, 0, 99, 99]]]).expand(5, 1, 4)
+    meter.update(guesses, box(ious), true, gt, torch.ones(5, 1, dtype=torch.bool),
+                 gt_known_boxes=box(true_map_iou))  # fmt: skip
+    r = meter.compute()
+    assert (r["top1_loc_error"], r["top5_loc_error"], r["gt_known_loc_acc"]) == (60, 40, 80)
 
 
 def test_top5_localization(capsys):
@@ -106,3 +334,17 @@ def test_top5_localization(capsys):
     assert not ok and "FIRST" in out
     ok, out = run(capsys, check.top5_localization, False, False)
     assert not ok and "ANY" in out
+    ok, out = run(capsys, check.top5_localization, "no", "yes")
+    assert not ok and "True or False" in out
+
+
+def test_every_check_reminds_instead_of_raising_when_unanswered(capsys):
+    import inspect
+
+    for name in check.__all__:
+        fn = getattr(check, name)
+        n = sum(
+            p.default is inspect.Parameter.empty for p in inspect.signature(fn).parameters.values()
+        )
+        ok, out = run(capsys, fn, *[None] * n)
+        assert not ok and out.startswith("Not answered"), name
