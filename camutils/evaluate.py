@@ -3,25 +3,29 @@
 For each batch of validation images, everything after reading the files is batched and stays on
 the device (the GPU when there is one)::
 
-    JPEG bytes --decode--> RGB (H, W) --resize--> (S, S) --model--> S_c, f_k
-        --top-5 + true class--> M_c (h, w) --bilinear--> (S, S) --[M >= 0.2 max M]-->
-        largest component box (input grid) --boxes_to_original--> box in the (H, W) image
+    JPEG bytes --decode--> RGB (H, W) --resize--> (S, S) --model--> S_c, f_k --top-5--> guesses
+        M_c* (h, w) of the true class --bilinear--> (S, S) --[M >= 0.2 max M]--> largest
+        component box (input grid) --boxes_to_original--> box in the (H, W) image
         --IoU vs every GT box--> top-1 / top-5 loc, GT-known, classification
 
 - Decoding: on CUDA, ``torchvision.io.decode_jpeg`` decodes a whole list of JPEGs with nvJPEG
-  (the hardware decoder on A100/H100) in a background thread while the previous batch runs
-  through the network; grayscale and CMYK JPEGs and other files are decoded by libjpeg/PIL in the
-  DataLoader's worker processes. On the CPU the workers decode and resize everything.
-- Network: channels-last memory layout (5x faster for depthwise convolutions on the CPU), and
-  mixed precision (fp16 autocast) on the GPU; fp32 on the CPU by default, so the CPU numbers are
-  reproducible.
-- Boxes: the paper's rule (:func:`camutils.boxes.largest_component_boxes`, threshold 0.2 of the
-  map's max) on the CAM upsampled bilinearly to the ``S x S`` network input, then
-  :func:`camutils.boxes.boxes_to_original` maps each box to the original image. For the
-  ``"squash"`` preprocessing the input is the original image scaled by ``(S/W, S/H)``, so this
-  is the box of the same (scaled) mask; upsampling the CAM to the original ``H x W`` directly
-  gives boxes within about ``max(W, H) / S`` pixels of these
-  (``tests/test_evaluate.py`` checks it), at a small fraction of the cost.
+  (the hardware decoder on A100/H100) in a background thread; grayscale and CMYK JPEGs and other
+  files are decoded by libjpeg/PIL in the DataLoader's worker processes, which otherwise only
+  read the files (one shared-memory block per batch). On the CPU the workers decode and resize.
+- Network: channels-last memory layout and, on the GPU, fp16 autocast; fp32 on the CPU by
+  default (``precision="bf16"`` is faster on CPUs with bf16 units but moves a few boxes), so
+  the CPU numbers are reproducible. On CUDA the forward pass of the next batch runs on a side
+  stream while the boxes of the current one are searched.
+- Boxes: a guess ``(c, box)`` counts only when ``c`` is the true class ``c*``, and its box is
+  then the box of ``M_c*``; so that single map decides top-1, top-5 and GT-known localization,
+  and it is the only one searched by default (``guess_boxes="all"`` searches the top-5 maps too,
+  with exactly the same errors). The paper's rule (:func:`camutils.boxes.largest_component_boxes`,
+  threshold 0.2 of the map's max) runs on the CAM upsampled bilinearly to the ``S x S`` network
+  input, then :func:`camutils.boxes.boxes_to_original` maps the box to the original image. For
+  the ``"squash"`` preprocessing the input is the original image scaled by ``(S/W, S/H)``, so
+  this is the box of the same (scaled) mask; upsampling the CAM to the original ``H x W``
+  directly (``boxes_at="original"``) gives boxes within about ``max(W, H) / S`` pixels of these
+  (``tests/test_evaluate.py`` checks it), at several times the cost.
 - Metrics: :class:`camutils.metrics.LocalizationMeter`, once over all images and once leaving
   the blacklist out (when there is one).
 
@@ -798,7 +802,10 @@ def evaluate(
                     classes, probs, boxes, gk = _post(model, logits, features, sizes, labels, st)
                     res = _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
                     outputs = dict(res, classes=classes, probs=probs, boxes=boxes, gk=gk)
-                    host = {k: v.cpu() for k, v in outputs.items()}
+                    keep = ["classes", "probs", "gk", "gt_known_iou", "gt_known", "top1_loc",
+                            "top1_cls", f"top{st.topk}_loc", f"top{st.topk}_cls"]  # fmt: skip
+                    keep += ["boxes", "iou"] if all_boxes else []
+                    host = {k: outputs[k].cpu().tolist() for k in keep}  # one copy per field
                     for j, r in enumerate(recs):
                         h, w = batch.sizes[j]
                         if r.size is not None and tuple(r.size) != (h, w):
@@ -912,7 +919,7 @@ def _ok_line(
     r: Record,
     size: tuple[int, int],
     gt_frac: float,
-    host: dict[str, Tensor],
+    host: dict[str, list],
     j: int,
     k: int,
     all_boxes: bool,
@@ -925,11 +932,11 @@ def _ok_line(
         "size": list(size),
         "n_gt": len(r.boxes),
         "gt_frac": round(gt_frac, 4),
-        "classes": host["classes"][j].tolist(),
-        "probs": [round(p, 5) for p in host["probs"][j].tolist()],
-        "boxes": host["boxes"][j].tolist() if all_boxes else None,
-        "iou": [round(v, 4) for v in host["iou"][j].tolist()] if all_boxes else None,
-        "gt_box": host["gk"][j].tolist(),
+        "classes": host["classes"][j],
+        "probs": [round(p, 5) for p in host["probs"][j]],
+        "boxes": host["boxes"][j] if all_boxes else None,
+        "iou": [round(v, 4) for v in host["iou"][j]] if all_boxes else None,
+        "gt_box": host["gk"][j],
         "gt_known_iou": round(float(host["gt_known_iou"][j]), 4),
         "gt_known": bool(host["gt_known"][j]),
         "top1_loc": bool(host["top1_loc"][j]),
