@@ -525,7 +525,7 @@ def _devkit_boxes_dir(root: Path) -> Path | None:
     return None
 
 
-def detect_layout(root: str | os.PathLike) -> Layout:
+def detect_layout(root: str | os.PathLike, _hint: bool = True) -> Layout:
     """Which layout ``root`` holds; :class:`LayoutError` listing what was expected and what was
     found when it is none of them, or when a layout is incomplete (images without their boxes).
 
@@ -589,12 +589,12 @@ def detect_layout(root: str | os.PathLike) -> Layout:
                 f"boxes: unpack ILSVRC2012_bbox_val_v3.tgz into the root).\nfound: {found}"
             )
         return "torchvision"
-    # a devkit box tarball unpacked alone (val/*.xml) without the images
+    # none of them: a complete layout one level down gets a hint
     hint = ""
-    subs = [p for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
-    for sub in subs[:20]:
+    subs = [p for p in sorted(root.iterdir()) if p.is_dir()] if _hint else []
+    for sub in subs[:20]:  # one level down only
         try:
-            detect_layout(sub)
+            detect_layout(sub, _hint=False)
         except LayoutError:
             continue
         hint = f"\nhint: {sub} holds a complete layout: pass that folder as the root."
