@@ -20,7 +20,7 @@ exception.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -35,6 +35,9 @@ __all__ = [
     "normalized_pixel",
     "occlusion_cost",
     "per_image_cams",
+    "pooling_credit",
+    "ranking_reversal",
+    "surgery_parameters",
     "threshold_box",
     "threshold_box_shifted",
     "top5_localization",
@@ -576,3 +579,226 @@ def top5_localization(top1_correct: bool | None, top5_correct: bool | None) -> b
     if top1_correct:
         return _hint("top-1 needs the FIRST guess's class to be right; IoU alone is not enough.")
     return _hint("top-5 is correct if ANY of the first five guesses has the class and IoU >= 0.5.")
+
+
+# --------------------------------------------------------------------------- notebook 05
+def pooling_credit(
+    gap_cells: int | None, gmp_cells: int | None, gap_share: float | None, grid: int = 14
+) -> bool:
+    """Notebook 05, exercise 1: of the ``grid x grid`` cells of one channel ``f_k`` of one image,
+    how many get a nonzero gradient ``dS_c / df_k(x, y)`` under GAP and under GMP (ties
+    aside), and that gradient at one cell under GAP as a fraction of ``w_k^c``.
+
+    ``S_c = sum_k w_k^c F_k + b_c``; GAP: ``dF_k / df_k(x, y) = 1 / (hw)`` at every cell; GMP:
+    1 at the cell of the maximum, 0 elsewhere.
+    """
+    if _unanswered(gap_cells) or _unanswered(gmp_cells) or _unanswered(gap_share):
+        return False
+    cells = _ints((gap_cells, gmp_cells), 2)
+    share = _numbers(gap_share, 1)
+    if cells is None or share is None:
+        return _hint(
+            "give two whole numbers of cells (GAP, then GMP) and one fraction (GAP's gradient "
+            "at one cell divided by w_k^c)."
+        )
+    gap, gmp = cells
+    z = grid * grid
+    hints = []
+    if (gap, gmp) == (1, z):
+        hints.append("the two counts are swapped: GAP first, then GMP")
+    else:
+        if gap != z:
+            if gap == 7 * 7 and grid != 7:
+                hints.append(
+                    f"GAP: the body's features here are on a {grid} x {grid} grid; 7 x 7 is the "
+                    "grid of the FC head after its max-pool (and of the ImageNet networks)"
+                )
+            elif gap == (4 * grid) ** 2:
+                hints.append("GAP: count cells of the feature map f_k, not pixels of the image")
+            else:
+                hints.append("GAP: F_k is the mean of f_k; count the cells that a mean reads")
+        if gmp != 1:
+            if gmp == z:
+                hints.append(
+                    "GMP: nudge a cell of f_k that is not its maximum a little and see whether "
+                    "F_k = max f_k changes"
+                )
+            elif gmp == 0:
+                hints.append("GMP: the cell that holds the maximum does change F_k")
+            else:
+                hints.append("GMP: count the cells on which F_k = max f_k depends (ties aside)")
+    s = share[0]
+    if not math.isclose(s, 1 / z, rel_tol=1e-2):
+        if math.isclose(s, 100 / z, rel_tol=1e-2):
+            hints.append("GAP's share: give a fraction of w_k^c, not a percentage")
+        elif math.isclose(s, 1.0):
+            hints.append(
+                "GAP's share: S_c gets w_k^c per unit of F_k, and F_k is a MEAN of the cells"
+            )
+        elif math.isclose(s, 1 / 49, rel_tol=1e-2) and grid != 7:
+            hints.append(f"GAP's share: divide by the cells of the {grid} x {grid} grid")
+        elif math.isclose(s, float(z)):
+            hints.append("GAP's share: a mean divides by the number of cells")
+        else:
+            hints.append("GAP's share: dS_c / df_k(x, y) = w_k^c x dF_k / df_k(x, y)")
+    if not hints:
+        return _ok(
+            f"GAP spreads w_k^c evenly, w_k^c / {z} to each of the {z} cells; GMP gives all of "
+            "w_k^c to the single strongest cell. Under GAP every cell of f_k gets training "
+            "signal, under GMP only the peak."
+        )
+    return _hint("; ".join(hints) + ".")
+
+
+_BODY_PARAMETERS = 15_312  # conv_body((8, 16, 32, 32)): convs + BatchNorm scales and shifts
+_FC_HEAD_PARAMETERS = 404_234  # Linear(32 * 7 * 7, 256) + Linear(256, 10)
+
+
+def surgery_parameters(answer: int | None, width: int = 1024) -> bool:
+    """Notebook 05, exercise 2: the parameters of ``gap_surgery(nets["fc"], width)``: the
+    trained body (15,312 parameters, ``K = 32`` channels) + a 3x3 conv ``K -> width`` with
+    biases + BatchNorm (a scale and a shift per unit) + Linear ``width -> 10`` with biases.
+    ``width=64`` is the notebook's network (34,586), 1024 the paper's.
+    """
+    if _unanswered(answer):
+        return False
+    got = _ints(answer, 1)
+    if got is None:
+        return _hint("give one whole number, the count of parameters.")
+    n = got[0]
+    K, C, W = 32, 10, width
+    conv_w, conv_b, bn, lin_w, lin_b = K * 9 * W, W, 2 * W, W * C, C
+    added = conv_w + conv_b + bn + lin_w + lin_b
+    total = _BODY_PARAMETERS + added
+    if n == total:
+        fc_net = _BODY_PARAMETERS + _FC_HEAD_PARAMETERS
+        return _ok(
+            f"{_BODY_PARAMETERS:,} (body) + {conv_w + conv_b:,} (3x3 conv) + {bn:,} (BatchNorm) "
+            f"+ {lin_w + lin_b:,} (Linear) = {total:,}; the flatten + FC network had {fc_net:,}. "
+            "The new conv holds most of the new parameters; the GAP + Linear head only "
+            f"{lin_w + lin_b:,}."
+        )
+    wrong = [
+        (
+            total - _BODY_PARAMETERS,
+            "that is what the surgery adds; the network keeps its trained body too",
+        ),
+        (
+            total + _FC_HEAD_PARAMETERS,
+            "the surgery DROPS the flatten + FC head (max-pool, flatten, both Linear layers)",
+        ),
+        (total - conv_b, "the new conv has a bias per unit"),
+        (total - lin_b, "the new Linear has a bias per class"),
+        (total - conv_b - lin_b, "the new conv and Linear both have biases"),
+        (total - bn, "BatchNorm has two learnt parameters per unit (a scale and a shift)"),
+        (total - bn // 2, "BatchNorm has TWO learnt parameters per unit (a scale and a shift)"),
+        (
+            total + bn,
+            "BatchNorm's running mean and variance are buffers, not parameters "
+            "(net.parameters() leaves them out)",
+        ),
+        (
+            total + bn + 1,
+            "BatchNorm's running mean, variance and batch count are buffers, not "
+            "parameters (net.parameters() leaves them out)",
+        ),
+        (total - 8 * K * W, "a 3x3 conv has 3 x 3 weights per input channel and unit"),
+        (total - conv_w + 9 * W * W, f"the new conv reads the body's K = {K} channels, not {W}"),
+        (
+            total - lin_w + W * 14 * 14 * C,
+            "GAP leaves one number per unit for the Linear layer, not one per cell",
+        ),
+    ]
+    if W != 64:
+        wrong.append(
+            (
+                _BODY_PARAMETERS + K * 9 * 64 + 64 + 128 + 64 * C + C,
+                f"that is the notebook's width 64; here the new conv has {W} units",
+            )
+        )
+    matches = [message for value, message in wrong if value == n]
+    if matches:  # one message per possible slip (several when two slips give the same count)
+        return _hint(", or ".join(dict.fromkeys(matches)) + ".")
+    return _hint(
+        "count layer by layer: a conv has in x out x 3 x 3 weights + out biases, BatchNorm a "
+        "scale and a shift per unit, a Linear in x out weights + out biases; then add the body."
+    )
+
+
+def _sweep_curve(sweep) -> tuple[list[float], list[float]] | None:
+    """``(thresholds, GT-known accuracy in %)`` of a :class:`~camutils.metrics.MaxBoxAccMeter`
+    result (``accuracy`` ``(I, T)``: the row of IoU 0.5), else ``None``."""
+    if not isinstance(sweep, Mapping):
+        return None
+    try:
+        t = [float(v) for v in torch.as_tensor(sweep["thresholds"]).flatten()]
+        acc = torch.as_tensor(sweep["accuracy"], dtype=torch.float64)
+        if acc.ndim == 2:
+            deltas = [float(d) for d in sweep.get("iou_thresholds", [0.5])]
+            acc = acc[deltas.index(0.5) if 0.5 in deltas else 0]
+        a = [float(v) for v in acc.flatten()]
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RuntimeError):
+        return None
+    return (t, a) if len(t) == len(a) and t else None
+
+
+def ranking_reversal(answer: float | None, sweep_gmp, sweep_surgery, paper_t: float = 0.2) -> bool:
+    """Notebook 05, exercise 3: the smallest threshold ``t >= paper_t`` of the sweep at which the
+    surgery network's GT-known accuracy is HIGHER than GMP's (at ``paper_t`` GMP is ahead).
+
+    ``sweep_gmp`` and ``sweep_surgery`` are the ``MaxBoxAccMeter.compute()`` results of the two
+    methods (``sweeps["CAM on GMP"]``, ``sweeps["CAM on FC -> GAP (surgery)"]``), so the answer
+    is read from the run at hand (a GPU trains slightly different networks).
+    """
+    if _unanswered(answer):
+        return False
+    a, b = _sweep_curve(sweep_gmp), _sweep_curve(sweep_surgery)
+    if a is None or b is None or a[0] != b[0]:
+        return _hint(
+            'pass the two sweeps as the notebook has them: sweeps["CAM on GMP"] and '
+            'sweeps["CAM on FC -> GAP (surgery)"].'
+        )
+    ts, gmp = a
+    surgery = b[1]
+    got = _numbers(answer, 1)
+    if got is None:
+        return _hint("give one threshold t, a fraction of the map's maximum such as 0.2.")
+    t = got[0]
+    if t > 1 and any(math.isclose(t / 100, v, abs_tol=1e-6) for v in ts):
+        return _hint("give t as a fraction of the maximum (0.2), not a percentage (20).")
+    near = [i for i, v in enumerate(ts) if math.isclose(t, v, abs_tol=1e-6)]
+    if not near:
+        return _hint("give one of the sweep's thresholds: 0.00, 0.05, ..., 0.95.")
+    i = near[0]
+    ahead = [j for j, v in enumerate(ts) if v >= paper_t - 1e-9 and surgery[j] > gmp[j]]
+    if not ahead:
+        return _hint("in this run the surgery network never gets ahead of GMP above t = 0.2.")
+    first = ahead[0]
+    if i == first:
+        j = i - 1  # the sweep's threshold just below
+        if j < 0 or surgery[j] > gmp[j]:
+            return _ok(f"at t = {ts[i]:.2f} the surgery network is ahead of GMP.")
+        return _ok(
+            f"at t = {ts[i]:.2f} the surgery network is ahead ({surgery[i]:.1f}% vs "
+            f"{gmp[i]:.1f}%), at t = {ts[j]:.2f} it was not ({surgery[j]:.1f}% vs GMP's "
+            f"{gmp[j]:.1f}%). Two comparisons that each fix one threshold, on either side, "
+            "rank the two methods in opposite orders."
+        )
+    best = [max(range(len(ts)), key=c.__getitem__) for c in (gmp, surgery)]
+    if i == best[1]:
+        return _hint(
+            "that is where the surgery network peaks (its MaxBoxAcc); it overtakes GMP earlier."
+        )
+    if i == best[0]:
+        return _hint("that is GMP's best threshold; where does the OTHER curve pass above it?")
+    if ts[i] < paper_t - 1e-9:
+        return _hint(f"start from the paper's t = {paper_t} and go up.")
+    if surgery[i] <= gmp[i]:
+        return _hint(
+            f"at t = {ts[i]:.2f} GMP is still ahead or level ({gmp[i]:.1f}% vs "
+            f"{surgery[i]:.1f}%): look at higher thresholds."
+        )
+    return _hint(
+        f"at t = {ts[i]:.2f} the surgery network is ahead, but it already was at a lower "
+        "threshold: find the FIRST one."
+    )

@@ -348,3 +348,168 @@ def test_every_check_reminds_instead_of_raising_when_unanswered(capsys):
         )
         ok, out = run(capsys, fn, *[None] * n)
         assert not ok and out.startswith("Not answered"), name
+
+
+def test_pooling_credit(capsys):
+    assert run(capsys, check.pooling_credit, 196, 1, 1 / 196)[0]
+    assert run(capsys, check.pooling_credit, 196.0, torch.tensor(1), torch.tensor(1 / 196))[0]
+    assert run(capsys, check.pooling_credit, 49, 1, 1 / 49, 7)[0]
+    ok, out = run(capsys, check.pooling_credit, 1, 196, 1 / 196)
+    assert not ok and "swapped" in out
+    ok, out = run(capsys, check.pooling_credit, 49, 1, 1 / 49)
+    assert not ok and "14 x 14 grid" in out and "divide by the cells" in out
+    ok, out = run(capsys, check.pooling_credit, 56 * 56, 1, 1 / 196)
+    assert not ok and "not pixels" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 196, 1 / 196)
+    assert not ok and "nudge" in out and "GAP" not in out
+    ok, out = run(capsys, check.pooling_credit, 196, 0, 1 / 196)
+    assert not ok and "does change" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1, 1)
+    assert not ok and "MEAN" in out and "GMP" not in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1, 100 / 196)
+    assert not ok and "percentage" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1, 196)
+    assert not ok and "divides by the number" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1, 0.3)
+    assert not ok and "dF_k / df_k" in out
+    ok, out = run(capsys, check.pooling_credit, 100, 5, 1)  # three hints at once
+    assert not ok and "GAP: " in out and "GMP: " in out and "GAP's share: " in out
+    ok, out = run(capsys, check.pooling_credit, "all", 1, 1 / 196)
+    assert not ok and "whole numbers" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1.5, 1 / 196)
+    assert not ok and "whole numbers" in out
+    ok, out = run(capsys, check.pooling_credit, 196, 1, None)
+    assert not ok and "Not answered" in out
+
+
+def test_pooling_credit_answer_agrees_with_autograd():
+    from camutils.wsol import make_net
+
+    g = torch.Generator().manual_seed(0)
+    f = torch.rand(1, 32, 14, 14, generator=g, dtype=torch.float64)  # distinct values: no ties
+    for head, cells, share in [("gap", 196, 1 / 196), ("gmp", 1, 1.0)]:
+        net = make_net(head, seed=0).double()
+        fg = f.clone().requires_grad_(True)
+        net.head(net.pooled(fg))[0, 3].backward()
+        w = net.head.weight[3].detach()  # w_k^c of class 3
+        grad = fg.grad[0].flatten(1)  # (K, cells): dS_3 / df_k(x, y)
+        assert ((grad != 0).sum(1) == cells).all()
+        assert torch.allclose(grad, torch.where(grad != 0, w[:, None] * share, 0.0))
+        assert torch.allclose(grad.sum(1), w)  # all of w_k^c is handed out, either way
+
+
+def test_surgery_parameters(capsys):
+    assert run(capsys, check.surgery_parameters, 323_546)[0]
+    assert run(capsys, check.surgery_parameters, 34_586, 64)[0]
+    assert run(capsys, check.surgery_parameters, 3.23546e5)[0]  # a whole float is fine
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 15_312)
+    assert not ok and "keeps its trained body" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 + 404_234)
+    assert not ok and "DROPS" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 1024)  # two slips, one count
+    assert not ok and "conv has a bias" in out and "TWO learnt" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 10)
+    assert not ok and "Linear has a bias" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 1034)
+    assert not ok and "both have biases" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 2048)
+    assert not ok and "two learnt parameters" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 + 2048)
+    assert not ok and "buffers" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 + 2049)
+    assert not ok and "buffers" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 8 * 32 * 1024)
+    assert not ok and "3 x 3 weights" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 32 * 9 * 1024 + 9 * 1024 * 1024)
+    assert not ok and "K = 32 channels, not 1024" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546 - 10 * 1024 + 1024 * 196 * 10)
+    assert not ok and "one number per unit" in out
+    ok, out = run(capsys, check.surgery_parameters, 34_586)
+    assert not ok and "width 64" in out
+    ok, out = run(capsys, check.surgery_parameters, 400_000)
+    assert not ok and "layer by layer" in out
+    ok, out = run(capsys, check.surgery_parameters, "many")
+    assert not ok and "one whole number" in out
+    ok, out = run(capsys, check.surgery_parameters, 323_546.5)
+    assert not ok and "one whole number" in out
+
+
+def test_surgery_parameters_agree_with_camutils(capsys):
+    from camutils.wsol import gap_surgery, make_net
+
+    fc = make_net("fc", seed=0)
+    assert sum(p.numel() for p in fc.body.parameters()) == check._BODY_PARAMETERS
+    assert sum(p.numel() for p in fc.head.parameters()) == check._FC_HEAD_PARAMETERS
+    for width in (64, 1024, 7):
+        n = sum(p.numel() for p in gap_surgery(fc, width=width).parameters())
+        assert run(capsys, check.surgery_parameters, n, width)[0], width
+        buffers = sum(b.numel() for b in gap_surgery(fc, width=width).body[2].buffers())
+        ok, out = run(capsys, check.surgery_parameters, n + buffers, width)
+        assert not ok and "buffers" in out
+
+
+def _sweep(acc, thresholds=None):
+    t = thresholds if thresholds is not None else [i / 20 for i in range(20)]
+    return {"thresholds": t, "accuracy": torch.tensor([acc], dtype=torch.float64)}
+
+
+# two curves shaped like the notebook's: GMP peaks early, the surgery network late
+_GMP = [0, 2, 20, 52, 45, 40, 36, 30, 26, 22, 18, 15, 12, 10, 8, 6, 4, 3, 2, 1]
+_SURGERY = [0, 0, 1, 3, 13, 30, 44, 60, 75, 80, 82, 78, 70, 60, 50, 40, 30, 20, 10, 5]
+
+
+def test_ranking_reversal(capsys):
+    gmp, surgery = _sweep(_GMP), _sweep(_SURGERY)
+    ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, surgery)
+    assert ok and "t = 0.30" in out and "44.0% vs 36.0%" in out
+    assert run(capsys, check.ranking_reversal, torch.tensor(0.3), gmp, surgery)[0]
+    ok, out = run(capsys, check.ranking_reversal, 0.25, gmp, surgery)
+    assert not ok and "still ahead" in out and "higher" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.35, gmp, surgery)
+    assert not ok and "FIRST" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.5, gmp, surgery)
+    assert not ok and "peaks" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.15, gmp, surgery)
+    assert not ok and "GMP's best" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.1, gmp, surgery)
+    assert not ok and "start from the paper's" in out
+    ok, out = run(capsys, check.ranking_reversal, 30, gmp, surgery)
+    assert not ok and "percentage" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.33, gmp, surgery)
+    assert not ok and "0.00, 0.05" in out
+    ok, out = run(capsys, check.ranking_reversal, "0.3", gmp, surgery)
+    assert not ok and "one threshold" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.3, surgery["accuracy"], gmp)
+    assert not ok and 'sweeps["CAM on GMP"]' in out
+    ok, out = run(capsys, check.ranking_reversal, None, gmp, surgery)
+    assert not ok and "Not answered" in out
+    # the answer is read from the sweeps given: another run, another threshold
+    later = _sweep(_GMP[:6] + [50] + _GMP[7:])
+    assert not run(capsys, check.ranking_reversal, 0.3, later, surgery)[0]
+    assert run(capsys, check.ranking_reversal, 0.35, later, surgery)[0]
+    ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, _sweep([0.0] * 20))  # never ahead
+    assert not ok and "never" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, _sweep(_SURGERY[:10]))
+    assert not ok and 'sweeps["CAM on GMP"]' in out
+
+
+def test_ranking_reversal_reads_the_meters_result(capsys):
+    from camutils.metrics import MaxBoxAccMeter
+
+    # one 10 x 10 image, box (2, 2, 5, 5): a map with a broad base and a peak inside the box
+    gt, valid = torch.tensor([[[2, 2, 5, 5]]]), torch.ones(1, 1, dtype=torch.bool)
+    broad = torch.full((1, 10, 10), 0.3)
+    broad[0, 2:6, 2:6] = 1.0
+    peak = torch.zeros(1, 10, 10)
+    peak[0, 0:8, 0:8] = 0.2
+    peak[0, 3, 3] = 1.0
+    t = torch.arange(20, dtype=torch.float64) / 20
+    results = []
+    for m in (peak, broad):
+        meter = MaxBoxAccMeter(thresholds=t, iou_thresholds=(0.3, 0.5))
+        meter.update(m, gt, valid)
+        results.append(meter.compute())
+    acc_peak = results[0]["accuracy"][1].tolist()  # the IoU 0.5 row
+    acc_broad = results[1]["accuracy"][1].tolist()
+    first = next(i for i, v in enumerate(t.tolist()) if v >= 0.2 and acc_broad[i] > acc_peak[i])
+    assert run(capsys, check.ranking_reversal, float(t[first]), results[0], results[1])[0]
