@@ -26,11 +26,14 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "blacklist_errors",
     "box_iou_inclusive",
+    "box_to_original",
     "cam_function",
     "explanation_families",
     "flatten_to_gap",
     "gap_head_weights",
+    "loc_verdicts",
     "localization_errors",
     "normalized_pixel",
     "occlusion_cost",
@@ -802,3 +805,249 @@ def ranking_reversal(answer: float | None, sweep_gmp, sweep_surgery, paper_t: fl
         f"at t = {ts[i]:.2f} the surgery network is ahead, but it already was at a lower "
         "threshold: find the FIRST one."
     )
+
+
+# --------------------------------------------------------------------------- notebook 06
+_VERDICT_CASES = [  # (label, top-5 classes best first, IoU of the true class's box) -> verdicts
+    ((3, [3, 8, 1, 5, 9], 0.70), (True, True, True)),
+    ((3, [3, 8, 1, 5, 9], 0.30), (False, False, False)),
+    ((3, [8, 1, 3, 5, 9], 0.60), (False, True, True)),
+    ((3, [8, 3, 1, 5, 9], 0.40), (False, False, False)),
+    ((3, [8, 1, 2, 5, 9], 0.80), (False, False, True)),
+    ((3, [3, 8, 1, 5, 9], 0.50), (True, True, True)),
+    ((3, [8, 1, 2, 5, 3], 0.65), (False, True, True)),
+    ((3, [8, 1, 2, 5, 3], 0.50), (False, True, True)),
+]
+_VERDICT_KEYS = ("label", "classes", "gt_known_iou")
+
+
+def _verdicts(value) -> tuple[bool, bool, bool] | None:
+    """Three truth values (bools, 0/1, one-element tensors or NumPy bools), else ``None``."""
+    if isinstance(value, (str, bytes, Mapping)):
+        return None
+    try:
+        items = list(value)
+    except TypeError:
+        return None
+    out = []
+    for v in items:
+        try:
+            if isinstance(v, (str, bytes)) or v not in (0, 1):
+                return None
+            out.append(bool(v))
+        except (TypeError, ValueError, RuntimeError):
+            return None
+    return (out[0], out[1], out[2]) if len(out) == 3 else None
+
+
+def loc_verdicts(fn: Callable[[dict], Sequence[bool]] | None, lines=None) -> bool:
+    """Notebook 06, exercise 1: ``fn(line) -> (top1_loc, top5_loc, gt_known)``, the three
+    verdicts of one image from three fields of its line in ``results.jsonl``: ``label`` (the
+    true class ``c*``), ``classes`` (the five most probable classes, best first) and
+    ``gt_known_iou`` (the IoU of the box of ``M_{c*}`` with the nearest ground-truth box).
+
+    A guess ``(c, box)`` is correct when ``c = c*`` and ``IoU >= 0.5``, and the only guess with
+    ``c = c*`` carries the box of ``M_{c*}``. ``fn`` is tried on hand-made cases and on
+    ``lines`` (e.g. ``result.lines()``), whose stored verdicts it must reproduce.
+    """
+    if _unanswered(fn):
+        return False
+    if not callable(fn):
+        return _hint("pass your function itself, verdicts, not its result verdicts(line).")
+    cases = [
+        ({"label": lb, "classes": list(cs), "gt_known_iou": iou}, want)
+        for (lb, cs, iou), want in _VERDICT_CASES
+    ]
+    for ln in lines or []:
+        if isinstance(ln, Mapping) and ln.get("status", "ok") == "ok" and "top1_loc" in ln:
+            line = {k: ln[k] for k in _VERDICT_KEYS if k in ln}
+            cases.append((line, (bool(ln["top1_loc"]), bool(ln["top5_loc"]), bool(ln["gt_known"]))))
+    wrong = []
+    for line, want in cases:
+        try:
+            got = fn(dict(line, classes=list(line["classes"])))
+        except KeyError as e:
+            return _hint(
+                f"your function read the field {e}; use only line['label'], line['classes'] "
+                "and line['gt_known_iou'] (the stored verdicts are what it must reproduce)."
+            )
+        except Exception as e:  # noqa: BLE001 - any error of the learner's code becomes a hint
+            return _hint(f"calling your function on {line} raised {type(e).__name__}: {e}")
+        if got is None or (isinstance(got, (tuple, list)) and all(v is None for v in got)):
+            return not _unanswered(None)  # the skeleton, not yet filled in
+        v = _verdicts(got)
+        if v is None:
+            return _hint(f"return three True/False values; for {line} it returned {got!r}.")
+        if v != want:
+            wrong.append((line, want, v))
+    if not wrong:
+        return _ok(
+            f"all {len(cases)} cases. The true class's box decides all three: top-1 also needs "
+            "c* first, top-5 needs c* among the five, GT-known ignores the ranking."
+        )
+    hints = []
+    for line, want, got in wrong:
+        label, classes, iou = line["label"], line["classes"], line["gt_known_iou"]
+        rank = classes.index(label) if label in classes else None
+        if iou == 0.5 and got == (False, False, False):
+            hints.append("IoU exactly 0.5 counts as correct (IoU >= 0.5, not > 0.5)")
+        elif got[0] and not want[0]:
+            hints.append(
+                "top-1: a first guess of the true class with a bad box (IoU < 0.5) is wrong"
+                if rank == 0
+                else "top-1 looks at the FIRST guess only: is classes[0] the true class?"
+            )
+        elif got[1] and not want[1]:
+            hints.append(
+                "top-5: the true class must be among the five guesses; GT-known is the "
+                "verdict that ignores the ranking"
+                if rank is None
+                else "top-5: the guess of the true class also needs IoU >= 0.5"
+            )
+        elif got[2] != want[2]:
+            hints.append(
+                "GT-known: the box of the true class's map and IoU >= 0.5 only, whatever "
+                "the classifier ranked first (or in its top 5)"
+            )
+        elif not got[1] and want[1]:
+            hints.append("top-5: any of the five positions counts, the last one included")
+        elif not got[0] and want[0]:
+            hints.append("top-1: the true class first and IoU >= 0.5 is a correct first guess")
+        else:
+            hints.append(f"for label {label}, classes {classes}, IoU {iou}: expected {want}")
+    line, want, got = wrong[0]
+    return _hint(
+        "; ".join(dict.fromkeys(hints))
+        + f". ({len(wrong)} of {len(cases)} cases wrong; e.g. {line} gave {got}.)"
+    )
+
+
+_MAP_BOX = (40, 60, 183, 171)  # on the 224 x 224 input
+_MAP_SIZE = (375, 500)  # (H, W) of the original image
+
+
+def box_to_original(answer: Sequence[int] | None) -> bool:
+    """Notebook 06, exercise 2: the box ``(40, 60, 183, 171)`` found on the ``224 x 224`` input
+    of a ``500 x 375`` photo (W x H) under ``Preprocess(224, "squash")``, in the photo's
+    inclusive pixel coordinates ``(xmin, ymin, xmax, ymax)``.
+
+    The exact answer is :func:`camutils.boxes.boxes_to_original`'s; within 2 pixels of it
+    (scaling each coordinate, rounding) counts as right, with a note on the exact edges.
+    """
+    from camutils.boxes import boxes_to_original
+    from camutils.models import Preprocess
+
+    if _unanswered(answer):
+        return False
+    got = _numbers(answer, 4)
+    if got is None:
+        return _hint("give four numbers, (xmin, ymin, xmax, ymax) in the 500 x 375 photo.")
+    h, w = _MAP_SIZE
+    s = 224
+    box = torch.tensor([_MAP_BOX])
+    size = torch.tensor([[h, w]])
+    exact = [int(v) for v in boxes_to_original(box, size, Preprocess(s, "squash"))[0]]
+    crop = [int(v) for v in boxes_to_original(box, size, Preprocess(s, "crop"))[0]]
+    x0, y0, x1, y1 = _MAP_BOX
+
+    def near(ref, tol: float = 2.0) -> bool:
+        return all(abs(g - r) <= tol for g, r in zip(got, ref, strict=True))
+
+    if near(exact):
+        if [round(g) for g in got] == exact and all(g == int(g) for g in got):
+            return _ok(
+                f"{tuple(exact)}: x scales by W / 224 = {w / s:.3f}, y by H / 224 = "
+                f"{h / s:.3f} (squash does not keep the aspect ratio)."
+            )
+        return _ok(
+            f"within a pixel or two. The exact edges, {tuple(exact)}, count whole pixels: an "
+            "original pixel is in the box when its centre is, and an inclusive xmax covers the "
+            f"whole last input pixel, up to (xmax + 1) x W / 224 (boxes_to_original)."
+        )
+
+    def scaled(fx: float, fy: float) -> list[float]:
+        return [x0 * fx, y0 * fy, x1 * fx, y1 * fy]
+
+    if near(_MAP_BOX, 0):
+        return _hint("that is the box on the 224 x 224 input; map it to the 500 x 375 photo.")
+    if near([exact[1], exact[0], exact[3], exact[2]]):
+        return _hint("right numbers, wrong order: (xmin, ymin, xmax, ymax), x the column.")
+    if near(scaled(h / s, w / s), 3):
+        return _hint(
+            "x and y scales are swapped: x runs along the WIDTH (500 pixels), y along the "
+            "height (375)."
+        )
+    if near(scaled(w / s, w / s), 3) or near(scaled(h / s, h / s), 3):
+        return _hint(
+            "one factor for both axes: squash resizes 500 -> 224 across and 375 -> 224 down, "
+            "two different factors."
+        )
+    if near(scaled(s / w, s / h), 3) or near(scaled(s / h, s / w), 3):
+        return _hint("the photo is larger than the input: multiply by W / 224 and H / 224.")
+    if near(crop, 3):
+        return _hint(
+            "that is the mapping of mode='crop' (resize, centre cut); this preprocessing "
+            "squashes the whole photo."
+        )
+    if got[2] > w - 1 or got[3] > h - 1:
+        return _hint(f"inclusive boxes end at the last pixel: xmax <= {w - 1}, ymax <= {h - 1}.")
+    return _hint("each x coordinate times W / 224, each y coordinate times H / 224.")
+
+
+_BL = {"images": 50_000, "blacklisted": 1_762, "correct": 21_000, "correct_blacklisted": 600}
+
+
+def blacklist_errors(full_error: float | None, clean_error: float | None) -> bool:
+    """Notebook 06, exercise 3: top-1 localization error (%) with every image and with the
+    blacklist left out, for a run on the 50,000 validation images (1,762 blacklisted) in which
+    21,000 images are correct (first guess: true class, IoU >= 0.5), 600 of them blacklisted.
+    """
+    if _unanswered(full_error) or _unanswered(clean_error):
+        return False
+    got = _numbers((full_error, clean_error), 2)
+    if got is None:
+        return _hint("give two numbers in %: the error over every image, then without the list.")
+    n, nb, c, cb = _BL["images"], _BL["blacklisted"], _BL["correct"], _BL["correct_blacklisted"]
+    full = 100 * (1 - c / n)
+    clean = 100 * (1 - (c - cb) / (n - nb))
+    if all(v <= 1 for v in got) and math.isclose(100 * got[0], full, abs_tol=0.05):
+        return _hint("give percentages (0.58 -> 58), as the table does.")
+    f, k = got
+    tol = 0.02
+
+    def near(a: float, b: float) -> bool:
+        return math.isclose(a, b, abs_tol=tol)
+
+    hints = []
+    if not near(f, full):
+        if near(f, 100 - full):
+            hints.append("every image: that is the accuracy; the error is the rest")
+        else:
+            hints.append("every image: the share of the 50,000 whose first guess is NOT correct")
+    if not near(k, clean):
+        if near(k, 100 - clean):
+            hints.append("without the list: that is the accuracy; the error is the rest")
+        elif near(k, 100 * (1 - (c - cb) / n)):
+            hints.append(
+                "without the list: the blacklisted images leave the denominator too, not only "
+                "the count of correct ones"
+            )
+        elif near(k, 100 * (1 - c / (n - nb))):
+            hints.append(
+                "without the list: the 600 blacklisted images that were correct leave the "
+                "count of correct ones too"
+            )
+        elif near(k, 100 * (n - c - (nb - cb)) / n):
+            hints.append("without the list: divide by the images that remain, not by 50,000")
+        elif near(k, full):
+            hints.append("without the list: both counts change, so the error does too")
+        else:
+            hints.append("without the list: correct ones that remain / images that remain")
+    if not hints:
+        bl_error = 100 * (1 - cb / nb)
+        return _ok(
+            f"{full:.2f} % and {clean:.2f} %. The blacklisted images are harder than the rest "
+            f"({bl_error:.1f} % wrong), so leaving them out lowers the error; classification "
+            "errors still count all 50,000 images."
+        )
+    return _hint("; ".join(hints) + ".")

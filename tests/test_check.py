@@ -513,3 +513,172 @@ def test_ranking_reversal_reads_the_meters_result(capsys):
     acc_broad = results[1]["accuracy"][1].tolist()
     first = next(i for i, v in enumerate(t.tolist()) if v >= 0.2 and acc_broad[i] > acc_peak[i])
     assert run(capsys, check.ranking_reversal, float(t[first]), results[0], results[1])[0]
+
+
+# --------------------------------------------------------------------------- notebook 06
+def _right_verdicts(ln):
+    c, classes, iou = ln["label"], ln["classes"], ln["gt_known_iou"]
+    return classes[0] == c and iou >= 0.5, c in classes and iou >= 0.5, iou >= 0.5
+
+
+def _lines():  # shaped like result.lines(): the stored verdicts beside the three fields
+    out = []
+    for label, classes, iou in [(281, [285, 282, 281, 287, 728], 0.98), (872, [872, 1, 2, 3, 4], 0.35),
+                                (967, [967, 5, 6, 7, 8], 0.71), (892, [971, 818, 633, 673, 9], 0.6)]:  # fmt: skip
+        t1, t5, gk = _right_verdicts({"label": label, "classes": classes, "gt_known_iou": iou})
+        out.append({"stem": f"s{label}", "status": "ok", "label": label, "classes": classes,
+                    "gt_known_iou": iou, "top1_loc": t1, "top5_loc": t5, "gt_known": gk})  # fmt: skip
+    return out + [{"stem": "broken", "status": "unreadable image"}]
+
+
+def test_loc_verdicts(capsys):
+    lines = _lines()
+    ok, out = run(capsys, check.loc_verdicts, _right_verdicts, lines)
+    assert ok and "all 12 cases" in out
+    assert run(capsys, check.loc_verdicts, _right_verdicts)[0]  # the hand-made cases alone
+    as_list = lambda ln: [int(v) for v in _right_verdicts(ln)]  # noqa: E731 - 0/1 is fine
+    assert run(capsys, check.loc_verdicts, as_list, lines)[0]
+
+    def variant(top1=None, top5=None, gt=None, strict=False):
+        def fn(ln):
+            c, cs, iou = ln["label"], ln["classes"], ln["gt_known_iou"]
+            good = iou > 0.5 if strict else iou >= 0.5
+            return (
+                top1(c, cs, good) if top1 else cs[0] == c and good,
+                top5(c, cs, good) if top5 else c in cs and good,
+                gt(c, cs, good) if gt else good,
+            )
+
+        return fn
+
+    wrong = [
+        (variant(top1=lambda c, cs, good: cs[0] == c), "bad box"),
+        (variant(top1=lambda c, cs, good: c in cs and good), "FIRST guess only"),
+        (variant(top5=lambda c, cs, good: good), "among the five"),
+        (variant(top5=lambda c, cs, good: c in cs), "also needs IoU >= 0.5"),
+        (variant(top5=lambda c, cs, good: c in cs[:4] and good), "the last one included"),
+        (variant(gt=lambda c, cs, good: c in cs and good), "whatever the classifier ranked"),
+        (variant(strict=True), "not > 0.5"),
+    ]
+    for fn, hint in wrong:
+        ok, out = run(capsys, check.loc_verdicts, fn, lines)
+        assert not ok and hint in out, (hint, out)
+    ok, out = run(capsys, check.loc_verdicts, lambda ln: (ln["top1_loc"], 0, 0), lines)
+    assert not ok and "field 'top1_loc'" in out
+    for skeleton in (lambda ln: None, lambda ln: (None, None, None)):
+        ok, out = run(capsys, check.loc_verdicts, skeleton)
+        assert not ok and out.startswith("Not answered")
+    ok, out = run(capsys, check.loc_verdicts, lambda ln: "yes")
+    assert not ok and "three True/False" in out
+    ok, out = run(capsys, check.loc_verdicts, lambda ln: (True, 2, False))
+    assert not ok and "three True/False" in out
+    ok, out = run(capsys, check.loc_verdicts, lambda ln: 1 / 0)
+    assert not ok and "ZeroDivisionError" in out
+    ok, out = run(capsys, check.loc_verdicts, (False, True, True))
+    assert not ok and "function itself" in out
+    # the stored verdicts of the lines are checked too: a function right on the hand-made cases
+    # only cannot pass lines whose verdicts say otherwise
+    flipped = [
+        dict(ln, top1_loc=not ln["top1_loc"]) if ln["status"] == "ok" else ln for ln in lines
+    ]
+    assert not run(capsys, check.loc_verdicts, _right_verdicts, flipped)[0]
+
+
+def test_loc_verdicts_cases_agree_with_the_meter():
+    from camutils.metrics import LocalizationMeter
+
+    cases = check._VERDICT_CASES
+    classes = torch.tensor([cs for (_, cs, _), _ in cases])
+    true = torch.tensor([lb for (lb, _, _), _ in cases])
+    ious = torch.tensor([iou for (_, _, iou), _ in cases])
+    gt = torch.tensor([[[0, 0, 99, 99]]]).expand(len(cases), 1, 4)
+    # a box inside (0, 0, 99, 99) with this IoU: width 100, height 100 * iou
+    true_box = torch.stack([torch.zeros_like(ious), torch.zeros_like(ious),
+                            torch.full_like(ious, 99), (100 * ious).round() - 1], -1).long()  # fmt: skip
+    away = torch.tensor([200, 200, 299, 299])  # IoU 0: the box of a wrong class does not matter
+    boxes = torch.where((classes == true[:, None])[..., None], true_box[:, None], away)
+    r = LocalizationMeter().update(
+        classes, boxes, true, gt, torch.ones(len(cases), 1, dtype=torch.bool), true_box
+    )
+    got = list(
+        zip(r["top1_loc"].tolist(), r["top5_loc"].tolist(), r["gt_known"].tolist(), strict=True)
+    )
+    assert got == [want for _, want in cases]
+
+
+def test_box_to_original(capsys):
+    ok, out = run(capsys, check.box_to_original, (89, 100, 410, 287))
+    assert ok and "2.232" in out and "1.674" in out
+    assert run(capsys, check.box_to_original, torch.tensor([89, 100, 410, 287]))[0]
+    ok, out = run(capsys, check.box_to_original, (89, 100, 408, 286))  # round(v * W / 224)
+    assert ok and "within a pixel or two" in out and "(89, 100, 410, 287)" in out
+    wrong = [
+        ((67, 134, 306, 382), "swapped"),  # x by 375 / 224, y by 500 / 224
+        ((89, 134, 408, 382), "one factor for both axes"),  # both by 500 / 224
+        ((67, 100, 306, 286), "one factor for both axes"),  # both by 375 / 224
+        ((40, 60, 183, 171), "box on the 224 x 224 input"),
+        ((18, 36, 82, 102), "multiply by W / 224"),  # divided
+        ((100, 89, 287, 410), "wrong order"),
+        ((144, 111, 354, 274), "mode='crop'"),
+        ((89, 100, 500, 375), "xmax <= 499"),
+        ((0, 0, 10, 10), "each x coordinate times W / 224"),
+        ("89, 100, 410, 287", "four numbers"),
+        ((89, 100, 410), "four numbers"),
+    ]
+    for answer, hint in wrong:
+        ok, out = run(capsys, check.box_to_original, answer)
+        assert not ok and hint in out, (answer, out)
+        assert "(89, 100, 410, 287)" not in out  # a hint never gives the answer away
+
+
+def test_box_to_original_answer_agrees_with_a_resized_mask():
+    import torch.nn.functional as F
+
+    x0, y0, x1, y1 = check._MAP_BOX
+    mask = torch.zeros(1, 1, 224, 224)
+    mask[..., y0 : y1 + 1, x0 : x1 + 1] = 1
+    big = F.interpolate(mask, size=check._MAP_SIZE, mode="nearest-exact")[0, 0]
+    ys, xs = big.nonzero(as_tuple=True)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+    assert box == (89, 100, 410, 287)
+
+
+def test_blacklist_errors(capsys):
+    ok, out = run(capsys, check.blacklist_errors, 58.0, 100 * (1 - 20_400 / 48_238))
+    assert ok and "57.71 %" in out and "65.9 %" in out
+    assert run(capsys, check.blacklist_errors, 58, 57.71)[0]
+    wrong = [
+        ((0.58, 0.5771), "percentages"),
+        ((42.0, 42.29), "every image: that is the accuracy"),
+        ((58.0, 59.2), "leave the denominator too"),  # 20,400 / 50,000
+        ((58.0, 100 * (1 - 21_000 / 48_238)), "were correct leave the count"),
+        ((58.0, 100 * 27_838 / 50_000), "not by 50,000"),
+        ((58.0, 58.0), "both counts change"),
+        ((58.0, 50.0), "images that remain"),
+        ((60.0, 57.71), "NOT correct"),
+        (("58", [1, 2]), "two numbers"),
+    ]
+    for answer, hint in wrong:
+        ok, out = run(capsys, check.blacklist_errors, *answer)
+        assert not ok and hint in out, (answer, out)
+        assert "57.71" not in out
+
+
+def test_blacklist_errors_answer_agrees_with_the_meter():
+    from camutils.metrics import LocalizationMeter
+
+    n, n_bl, correct, correct_bl = 50_000, 1_762, 21_000, 600
+    true = torch.zeros(n, dtype=torch.long)
+    guess = torch.ones(n, 1, dtype=torch.long)
+    guess[:correct] = 0  # the first 21,000 are correct (true class, the ground-truth box)
+    blacklisted = torch.zeros(n, dtype=torch.bool)
+    blacklisted[:correct_bl] = True
+    blacklisted[correct : correct + n_bl - correct_bl] = True
+    gt = torch.tensor([[[0, 0, 99, 99]]]).expand(n, 1, 4)
+    boxes, valid = gt.clone(), torch.ones(n, 1, dtype=torch.bool)
+    every, clean = LocalizationMeter(topk=(1,)), LocalizationMeter(topk=(1,))
+    every.update(guess, boxes, true, gt, valid)
+    clean.update(guess, boxes, true, gt, valid, blacklisted=blacklisted)
+    full_error, clean_error = every.compute()["top1_loc_error"], clean.compute()["top1_loc_error"]
+    assert abs(full_error - 58.0) < 1e-6 and abs(clean_error - 100 * (1 - 20_400 / 48_238)) < 1e-6
+    assert check.blacklist_errors(full_error, clean_error)
