@@ -70,7 +70,7 @@ def overlay(
     img = to_numpy_image(image).astype(np.float32) / 255.0
     heat = _cam_on_image(cam, img.shape[0], img.shape[1], normalize)
     colour = plt.get_cmap(cmap)(np.clip(heat, 0, 1))[..., :3]
-    return (1 - alpha) * img + alpha * colour
+    return np.clip((1 - alpha) * img + alpha * colour, 0.0, 1.0)  # no float overshoot past 1
 
 
 def show_cam(
