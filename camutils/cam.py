@@ -22,6 +22,7 @@ from torch import Tensor
 
 __all__ = [
     "class_activation_maps",
+    "class_index",
     "class_scores_from_cams",
     "normalize_cams",
     "upsample_cams",
@@ -30,8 +31,17 @@ __all__ = [
 ClassSpec = Tensor | Sequence[int] | int | None
 
 
-def _class_index(classes: ClassSpec, batch: int, num_classes: int, device: torch.device) -> Tensor:
-    """Turn a class specification into a (B, n) long tensor on ``device``."""
+def class_index(classes: ClassSpec, batch: int, num_classes: int, device: torch.device) -> Tensor:
+    """Turn a class specification into a ``(B, n)`` long tensor on ``device``.
+
+    ``classes`` is an ``int`` or a list of ``n`` ints (the same for every image) or a ``(B, n)``
+    tensor; indices are checked against ``[0, num_classes)``.
+
+    Example:
+        >>> class_index([3, 1], batch=2, num_classes=5, device=torch.device("cpu"))
+        tensor([[3, 1],
+                [3, 1]])
+    """
     idx = torch.as_tensor(classes, device=device)
     if idx.dtype.is_floating_point or idx.dtype == torch.bool:
         raise TypeError(f"classes must be integer class indices, found dtype {idx.dtype}")
@@ -84,7 +94,7 @@ def class_activation_maps(features: Tensor, weight: Tensor, classes: ClassSpec =
     w = weight.to(device=features.device, dtype=dtype)
     if classes is None:
         return torch.einsum("ck,bkhw->bchw", w, f)
-    idx = _class_index(classes, features.shape[0], weight.shape[0], features.device)
+    idx = class_index(classes, features.shape[0], weight.shape[0], features.device)
     return torch.einsum("bnk,bkhw->bnhw", w[idx], f)
 
 

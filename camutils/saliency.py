@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from camutils.cam import ClassSpec, _class_index
+from camutils.cam import ClassSpec, class_index
 
 __all__ = [
     "grad_cam",
@@ -138,7 +138,7 @@ def _per_image_classes(classes: ClassSpec, logits: Tensor) -> Tensor:
     batch, num_classes = logits.shape
     if isinstance(classes, Tensor) and classes.ndim == 1 and classes.shape[0] == batch:
         classes = classes.view(batch, 1)
-    return _class_index(classes, batch, num_classes, logits.device)
+    return class_index(classes, batch, num_classes, logits.device)
 
 
 # --------------------------------------------------------------------------- activation-based
