@@ -511,19 +511,22 @@ def load_model(
         import torchvision.models as tvm
 
         # Build without weights first: a model whose head is not CAM-ready is refused before
-        # any download.
+        # any download. With weights=False this network (already checked) is the one returned.
         kwargs = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
-        from_torchvision(tvm.get_model(name, weights=None, **kwargs).eval(), name=name)
-        try:
-            w = tvm.get_model_weights(name).DEFAULT if weights else None
-            net = tvm.get_model(name, weights=w, **({} if weights else kwargs))
-        except Exception as e:  # noqa: BLE001 - download errors vary
-            raise RuntimeError(
-                f"could not load torchvision {name!r} weights: {e}. torchvision downloads them "
-                f"once (Colab can); offline, use {OFFLINE_MODEL!r} or weights=False."
-            ) from e
+        net = tvm.get_model(name, weights=None, **kwargs).eval()
+        from_torchvision(net, name=name)
+        if weights:
+            try:
+                net = tvm.get_model(name, weights=tvm.get_model_weights(name).DEFAULT)
+            except Exception as e:  # noqa: BLE001 - download errors vary
+                raise RuntimeError(
+                    f"could not load torchvision {name!r} weights: {e}. torchvision downloads "
+                    f"them once (Colab can); offline, use {OFFLINE_MODEL!r} or weights=False."
+                ) from e
         wnids, names = imagenet_classes()
-        model = from_torchvision(net.eval(), names, wnids, Preprocess(), name=name)
+        model = from_torchvision(
+            net.eval(), names, wnids, Preprocess(), name=name, verify=bool(weights)
+        )
     else:
         raise ValueError(
             f"unknown model {name!r}: expected {OFFLINE_MODEL!r}, a torchvision classifier such "
