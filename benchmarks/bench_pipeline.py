@@ -123,7 +123,7 @@ def plain_forward(model: CAMModel, device: torch.device, batch_size: int, second
 # --------------------------------------------------------------------------- (b) stages
 def data_path_alone(model, root: Path, device, batch_size: int, workers: int) -> float:
     """Images/s of reading + decoding + resizing alone (the pipeline's data path, no model)."""
-    from camutils.evaluate import _background, _collate, _Images, _prepare, _worker_init
+    from camutils.evaluate import _background, _collate, _Images, _prepared_batches, _worker_init
 
     val = open_ilsvrc(root)
     on_device = device.type == "cuda"
@@ -133,7 +133,7 @@ def data_path_alone(model, root: Path, device, batch_size: int, workers: int) ->
         worker_init_fn=_worker_init if workers else None, prefetch_factor=2 if workers else None,
     )  # fmt: skip
     batches = iter(loader)  # workers start from the main thread
-    prepared = (_prepare(items, device, model.preprocess) for items in batches)
+    prepared = _prepared_batches(batches, device, model.preprocess)
     if on_device:
         prepared = _background(prepared)
     t0 = time.perf_counter()

@@ -9,9 +9,10 @@ the device (the GPU when there is one)::
         --IoU vs every GT box--> top-1 / top-5 loc, GT-known, classification
 
 - Decoding: on CUDA, ``torchvision.io.decode_jpeg`` decodes a whole list of JPEGs with nvJPEG
-  (the hardware decoder on A100/H100) in a background thread; grayscale and CMYK JPEGs and other
-  files are decoded by libjpeg/PIL in the DataLoader's worker processes, which otherwise only
-  read the files (one shared-memory block per batch). On the CPU the workers decode and resize.
+  (the hardware decoder on A100/H100) in a background thread, on a CUDA stream of its own;
+  grayscale and CMYK JPEGs and other files are decoded by libjpeg/PIL in the DataLoader's
+  worker processes, which otherwise only read the files (one shared-memory block per batch).
+  On the CPU the workers decode and resize.
 - Network: channels-last memory layout and, on the GPU, fp16 autocast; fp32 on the CPU by
   default (``precision="bf16"`` is faster on CPUs with bf16 units but moves a few boxes), so
   the CPU numbers are reproducible. On CUDA the forward pass of the next batch runs on a side
@@ -290,6 +291,26 @@ def _prepare(
     return _Prepared([it.index for it in kept], images, sizes, failed)  # type: ignore[arg-type]
 
 
+def _prepared_batches(
+    batches: Iterable[_Loaded | list[_Item]], device: torch.device, preprocess: Preprocess
+) -> Iterator[_Prepared]:
+    """:func:`_prepare` of each batch. On CUDA the decoding and resizing run on a stream of
+    their own, finished before the batch is handed on: run in the background thread, they would
+    otherwise queue on the default stream, where nvJPEG's "wait for the decoder" lands too, and
+    every host synchronisation of the box search (main thread, default stream) would then wait
+    for the decoding of the batches after it."""
+    if device.type != "cuda":
+        for items in batches:
+            yield _prepare(items, device, preprocess)
+        return
+    stream = torch.cuda.Stream(device)
+    for items in batches:
+        with torch.cuda.stream(stream):
+            prepared = _prepare(items, device, preprocess)
+        stream.synchronize()  # blocks this (data) thread only
+        yield prepared
+
+
 def _background(iterable: Iterable[Any], depth: int = 2) -> Iterator[Any]:
     """Run an iterator in a thread, ``depth`` items ahead (exceptions are re-raised here)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -426,7 +447,9 @@ class _Streams:
     def forward(self, model: CAMModel, images: Tensor, st: _Settings) -> tuple[Any, Any]:
         if not self.cuda:
             return _forward(model, images, st), None
-        self.side.wait_stream(self.main)  # the images were resized on the main stream
+        # batches from the data thread are finished on its own stream; without that thread
+        # (decoding by the workers) the images were copied over on the main stream
+        self.side.wait_stream(self.main)
         with torch.cuda.stream(self.side):
             images.record_stream(self.side)
             out = _forward(model, images, st)
@@ -766,7 +789,7 @@ def evaluate(
         prefetch_factor=2 if num_workers else None,
     )
     batches = iter(loader) if todo else iter(())  # workers start here, from the main thread
-    prepared: Iterable[_Prepared] = (_prepare(items, dev, model.preprocess) for items in batches)
+    prepared: Iterable[_Prepared] = _prepared_batches(batches, dev, model.preprocess)
     if on_device:
         prepared = _background(prepared, depth=2)
 
