@@ -291,15 +291,48 @@ def _check_split(model: nn.Module, cam_model: CAMModel, what: str, size: int = 6
         )
 
 
-class _GoogLeNetBody(nn.Module):
+class _NetBody(nn.Module):
+    """The feature part of a network whose feature pass is a method of the network itself.
+
+    It registers the network's submodules, parameters and buffers except the classifier (the
+    CAMModel's head), so ``body.parameters()`` are the feature extractor's alone, and keeps the
+    network unregistered to call its methods. Conversions (``.to``, ``.half``, ...) and
+    ``train``/``eval`` reach the same submodules the network uses.
+    """
+
+    def __init__(self, net: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        # not a submodule (its classifier is the head); a name no child of a network takes
+        object.__setattr__(self, "_network", net)
+        for name, child in net.named_children():
+            if not any(m is head for m in child.modules()):
+                self.add_module(name, child)
+        for name, param in net.named_parameters(recurse=False):
+            self.register_parameter(name, param)
+        for name, buf in net.named_buffers(recurse=False):
+            self.register_buffer(name, buf)
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 - nn.Module's signature
+        super()._apply(fn, recurse)
+        # conversions replace buffers (and, in some modes, parameters): the network must see
+        # the new ones
+        for name, buf in self._buffers.items():
+            self._network._buffers[name] = buf
+        for name, param in self._parameters.items():
+            self._network._parameters[name] = param
+        return self
+
+    def train(self, mode: bool = True) -> _NetBody:
+        super().train(mode)
+        self._network.training = mode
+        return self
+
+
+class _GoogLeNetBody(_NetBody):
     """torchvision GoogLeNet up to inception5b, with its input transform (pretrained weights)."""
 
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
     def forward(self, x: Tensor) -> Tensor:
-        n = self.net
+        n = self._network
         x = n._transform_input(x)
         for layer in (
             n.conv1, n.maxpool1, n.conv2, n.conv3, n.maxpool2, n.inception3a, n.inception3b,
@@ -352,7 +385,7 @@ def from_torchvision(
         )  # fmt: skip
         head = model.fc
     elif isinstance(model, tvm.GoogLeNet):
-        body, head = _GoogLeNetBody(model), model.fc
+        body, head = _GoogLeNetBody(model, model.fc), model.fc
     elif isinstance(model, tvm.DenseNet):
         body, head = nn.Sequential(model.features, nn.ReLU()), model.classifier
     elif isinstance(model, (tvm.EfficientNet, tvm.MobileNetV2)):
@@ -371,13 +404,11 @@ def from_torchvision(
     return cam_model
 
 
-class _TimmBody(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
+class _TimmBody(_NetBody):
+    """A timm model's ``forward_features``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net.forward_features(x)
+        return self._network.forward_features(x)
 
 
 def from_timm(
@@ -405,7 +436,9 @@ def from_timm(
     pool_type = getattr(getattr(model, "global_pool", None), "pool_type", "avg")
     if pool_type not in ("avg", "max"):
         raise ValueError(f"{arch} is not CAM-ready: global pooling {pool_type!r} is not avg/max")
-    cam_model = CAMModel(_TimmBody(model), head, pool_type, class_names, wnids, preprocess, arch)
+    cam_model = CAMModel(
+        _TimmBody(model, head), head, pool_type, class_names, wnids, preprocess, arch
+    )
     if verify:
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         size = cfg.get("test_input_size", cfg.get("input_size", (3, 64, 64)))[-1]

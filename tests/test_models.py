@@ -5,6 +5,7 @@ import timm
 import torch
 import torchvision.models as tvm
 from PIL import Image
+from torch import nn
 
 from camutils.cam import class_scores_from_cams
 from camutils.models import (
@@ -60,7 +61,7 @@ def test_score_is_mean_of_cam_plus_bias_on_offline_network(offline):
 def test_offline_wrapper_equals_timm_forward(offline):
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.allclose(offline(x).logits, offline.body.net(x), atol=1e-5)
+        assert torch.allclose(offline(x).logits, offline.body._network(x), atol=1e-5)
 
 
 def test_offline_weights_are_loaded_not_random():
@@ -113,6 +114,62 @@ def test_timm_split_reproduces_forward(arch):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(model(x).logits, net(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, convert",
+    [
+        (lambda: timm.create_model("resnet18", pretrained=False, num_classes=7), from_timm),
+        (lambda: timm.create_model("densenet121", pretrained=False, num_classes=7), from_timm),
+        (lambda: tvm.googlenet(weights=None, aux_logits=False, init_weights=False),
+         from_torchvision),
+    ],
+)  # fmt: skip
+def test_body_holds_every_parameter_but_the_head(make, convert):
+    torch.manual_seed(0)
+    net = make().eval()
+    model = convert(net)
+    body = {id(p) for p in model.body.parameters()}
+    head = {id(p) for p in model.head.parameters()}
+    assert not body & head
+    assert body | head == {id(p) for p in net.parameters()}
+
+
+class _TimmLike(nn.Module):
+    """forward_features with a parameter and a buffer of the network itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.scale = nn.Parameter(torch.tensor(2.0))
+        self.register_buffer("shift", torch.tensor(0.5))
+        self.fc = nn.Linear(4, 3)
+
+    def forward_features(self, x):
+        return self.conv(x) * self.scale + self.shift
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x).mean(dim=(2, 3)))
+
+
+def test_body_conversions_and_modes_reach_the_network():
+    torch.manual_seed(0)
+    net = _TimmLike()
+    model = from_timm(net)
+    assert dict(model.body.named_parameters()).keys() == {"scale", "conv.weight", "conv.bias"}
+    assert dict(model.body.named_buffers()).keys() == {"shift"}
+    model.double()  # replaces the buffer: the network itself must use the new one
+    assert net.shift.dtype == net.scale.dtype == net.conv.weight.dtype == torch.float64
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(model(x).logits, net(x))
+    model.train()
+    assert net.training and net.conv.training
+    model.eval()
+    assert not net.training and not net.conv.training
 
 
 def test_timm_gmp_head_is_detected():
