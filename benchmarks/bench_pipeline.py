@@ -420,9 +420,13 @@ def main() -> None:
             row["b_metrics"] = r.metrics
             row["b_counts"] = r.counts
             row["b_over_a"] = row["b_pipeline"] / row["a_forward"]
+            # (b) cannot outrun its data path: while decoding is slower than the forward pass,
+            # b/a stays below data path / a
+            row["b_over_a_ceiling"] = row["data_path"] / row["a_forward"]
             row["est_50k_seconds"] = args.full_n / row["b_pipeline"]
             best = " (best runs)" if repeat > 1 else ""
-            log(f"    b/a = {row['b_over_a']:.2f}{best}; {args.full_n:,} images at this rate: "
+            log(f"    b/a = {row['b_over_a']:.2f}{best} (data path / a = "
+                f"{row['b_over_a_ceiling']:.2f}); {args.full_n:,} images at this rate: "
                 f"{row['est_50k_seconds']:.0f} s")  # fmt: skip
             if ref is not None:
                 row["c_reference"] = max(c_rates)
@@ -491,7 +495,8 @@ def main() -> None:
         for name, row in report["models"].items():
             if "b_over_a" in row:
                 ok = "met" if row["b_over_a"] >= 0.9 else "NOT met"
-                log(f"goal b/a >= 0.9, {name}: {ok} ({row['b_over_a']:.2f})")
+                log(f"goal b/a >= 0.9, {name}: {ok} ({row['b_over_a']:.2f}; the data path "
+                    f"alone allows at most {row['b_over_a_ceiling']:.2f})")  # fmt: skip
         if "full_50k" in first:
             wall = first["full_50k"]["seconds"]
             wall *= 50000 / first["full_50k"]["images"]
