@@ -1,5 +1,7 @@
 """The same results on the GPU as on the CPU (skipped where there is no CUDA device)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -76,3 +78,21 @@ def test_best_iou_on_cuda():
     assert torch.allclose(
         best_iou(pred.to(CUDA), gt.to(CUDA), valid.to(CUDA)).cpu(), best_iou(pred, gt, valid)
     )
+
+
+def test_ten_crop_cams_on_cuda_equal_cpu():
+    from camutils.release import ten_crop_cams
+
+    model = load_model(device="cpu")
+    x = replace(model.preprocess, size=256).batch([load_sample(n) for n in ("coffee", "china")])
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # exact fp32
+    try:
+        cpu = ten_crop_cams(model, x, k=3)
+        gpu = ten_crop_cams(model.to(CUDA), x.to(CUDA), k=3)  # the body follows the model
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    assert gpu.cams.device.type == "cuda"
+    assert torch.equal(gpu.classes.cpu(), cpu.classes)
+    assert torch.allclose(gpu.probs.cpu(), cpu.probs, atol=1e-4)
+    assert torch.allclose(gpu.cams.cpu(), cpu.cams, rtol=1e-3, atol=1e-2)
