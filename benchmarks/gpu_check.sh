@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA device, in one command (about 5 minutes on one H100):
+# The checks that need a CUDA device, in one command:
 #   1. the tests whose CUDA cases are skipped on a CPU-only machine (GPU results against the CPU);
 #   2. the notebooks under nbval, when Jupyter is installed;
 #   3. the pipeline benchmark on 10,000 ILSVRC-shaped synthetic JPEGs (b/a, b/c, 50,000-image
