@@ -9,6 +9,7 @@ from torch import nn
 
 from camutils.cam import class_scores_from_cams
 from camutils.models import (
+    TORCHVISION_MODELS,
     CAMModel,
     Preprocess,
     from_timm,
@@ -71,17 +72,7 @@ def test_offline_weights_are_loaded_not_random():
     assert trained.class_names[0] == "tench" and trained.wnids[0] == "n01440764"
 
 
-TORCHVISION = [
-    "resnet18",
-    "resnet50",
-    "googlenet",
-    "densenet121",
-    "efficientnet_b0",
-    "mobilenet_v2",
-]
-
-
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", TORCHVISION_MODELS)  # every torchvision model load_model offers
 def test_torchvision_split_reproduces_forward(name):
     torch.manual_seed(0)
     kwargs = {"init_weights": True, "aux_logits": False} if name == "googlenet" else {}
