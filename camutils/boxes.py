@@ -30,12 +30,14 @@ __all__ = [
     "boxes_to_input",
     "boxes_to_original",
     "connected_components",
+    "contour_boxes",
     "heuristic_box_candidates",
     "heuristic_boxes",
     "largest_component_boxes",
     "largest_component_boxes_from_masks",
     "table3_guesses",
     "threshold_masks",
+    "wsol_thresholds",
 ]
 
 # Pixels per chunk in the batched component search (``chunk_pixels=None``): bounds the memory of
@@ -366,6 +368,135 @@ def all_component_boxes(
         out_map.append(mi + sl.start)
         out_area.append(area[mi, pi])
     return torch.cat(out_boxes), torch.cat(out_map), torch.cat(out_area)
+
+
+# --------------------------------------------------------------------------- wsolevaluation's rule
+def wsol_thresholds(interval: float = 0.01) -> Tensor:
+    """The threshold sweep of wsolevaluation: ``np.arange(0, 1, interval)`` in float64.
+
+    Taken from NumPy so that every threshold is the same float as theirs (``i * interval``, not
+    ``i / n``), which matters where ``t * max`` lands on an integer.
+
+    Example:
+        >>> t = wsol_thresholds(0.25)
+        >>> t.tolist(), t.dtype
+        ([0.0, 0.25, 0.5, 0.75], torch.float64)
+    """
+    if not 0 < interval <= 1:
+        raise ValueError(f"interval must lie in (0, 1]; found {interval!r}")
+    return torch.from_numpy(np.arange(0, 1, interval, dtype=np.float64))
+
+
+def _scoremap_boxes(
+    gray: np.ndarray, thresholds: Sequence[float], multi_contour: bool
+) -> list[list[list[int]]]:
+    """wsolevaluation's ``compute_bboxes_from_scoremaps`` on one 8-bit map."""
+    import cv2
+
+    height, width = gray.shape
+    peak = int(gray.max())
+    found: dict[int, list[list[int]]] = {}
+    out = []
+    for t in thresholds:
+        level = int(float(t) * peak)  # theirs: int(threshold * np.max(scoremap_image))
+        if level not in found:
+            contours: Sequence = ()
+            if level < peak:  # cv2.THRESH_BINARY keeps gray > level
+                mask = (gray > level).astype(np.uint8) * 255
+                contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
+            if len(contours) == 0:
+                found[level] = [[0, 0, 0, 0]]
+            else:
+                if not multi_contour:
+                    contours = [max(contours, key=cv2.contourArea)]
+                boxes = []
+                for contour in contours:
+                    x, y, w, h = cv2.boundingRect(contour)
+                    boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+                found[level] = boxes
+        out.append(found[level])
+    return out
+
+
+def contour_boxes(
+    scoremaps: Tensor,
+    thresholds: Sequence[float] | Tensor,
+    multi_contour: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Boxes of score maps by wsolevaluation's rule (Choe et al., CVPR 2020), exactly.
+
+    Their ``compute_bboxes_from_scoremaps``, for a batch: each map ``s`` in ``[0, 1]`` is
+    quantised to ``g = uint8(255 s)`` (truncated), and at each threshold ``t``::
+
+        mask = [ g(x, y) > int(t * max g) ]                 (cv2.THRESH_BINARY)
+        contours of mask                                    (cv2.RETR_TREE: outer and hole contours)
+        box  = (x, y, min(x + w, W - 1), min(y + h, H - 1)) of cv2.boundingRect(contour)
+
+    where MaxBoxAcc keeps the contour of largest ``cv2.contourArea`` (the first of equal ones) and
+    MaxBoxAccV2 (``multi_contour=True``) every contour. A mask without contours (a constant map,
+    all zeros after min-max normalisation, or ``t * max`` above every value) gives their box
+    ``(0, 0, 0, 0)``: one corner pixel, which in practice is a miss. Their box reaches ``x + w``,
+    one column past the component (clipped at the border), and so do these boxes. Compare the
+    paper's rule, :func:`largest_component_boxes` (``M >= t max M``, pixel counts, the whole map
+    for an empty mask).
+
+    The contours are OpenCV's, per map on the CPU (maps on another device are quantised there,
+    then copied as 8-bit).
+
+    Args:
+        scoremaps: ``(B, H, W)`` maps with values in ``[0, 1]`` (min-max normalise them first,
+            :func:`~camutils.cam.normalize_cams`), float, any device.
+        thresholds: the ``T`` thresholds, fractions in ``[0, 1]`` (see :func:`wsol_thresholds`).
+        multi_contour: every contour gives a box (V2), not only the largest.
+
+    Returns:
+        ``(boxes (M, 4), map_index (M,))`` int64 on the CPU: the boxes in the order of the maps,
+        then of the thresholds, then of OpenCV's contour list; ``map_index = b * T + t``. With
+        ``multi_contour=False`` there is exactly one box per map and threshold, so
+        ``boxes.view(B, T, 4)``.
+
+    Raises:
+        ValueError: NaN, or a value outside ``[0, 1]`` (theirs raises too).
+
+    Example:
+        >>> s = torch.zeros(1, 4, 5, dtype=torch.float64)
+        >>> s[0, 1:3, 1:4] = 0.5
+        >>> s[0, 2, 2] = 1.0
+        >>> boxes, index = contour_boxes(s, [0.0, 0.6])
+        >>> boxes.tolist(), index.tolist()
+        ([[1, 1, 4, 3], [2, 2, 3, 3]], [0, 1])
+        >>> contour_boxes(torch.zeros(1, 3, 3), [0.0])[0].tolist()   # no contour: their (0, 0, 0, 0)
+        [[0, 0, 0, 0]]
+    """
+    if not isinstance(scoremaps, Tensor) or scoremaps.ndim != 3:
+        raise ValueError(
+            "scoremaps must be a (B, H, W) tensor; found "
+            f"{tuple(scoremaps.shape) if isinstance(scoremaps, Tensor) else type(scoremaps).__name__}"
+        )
+    _check_maps(scoremaps, "scoremaps")
+    t = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
+    if t.numel() == 0 or bool(((t < 0) | (t > 1) | t.isnan()).any()):
+        raise ValueError("thresholds must be a non-empty set of fractions in [0, 1]")
+    x = scoremaps if scoremaps.device.type in ("cpu", "cuda") else scoremaps.cpu()
+    x = x.to(torch.float64)
+    if bool(x.isnan().any()):
+        raise ValueError("scoremaps contain NaN")
+    if bool(((x < 0) | (x > 1)).any()):
+        raise ValueError(
+            f"scoremaps must lie in [0, 1] (min-max normalised); found values in "
+            f"[{float(x.min()):.4g}, {float(x.max()):.4g}]"
+        )
+    gray = (x * 255).to(torch.uint8).cpu().numpy()  # truncation, as numpy's astype(np.uint8)
+    ts = t.tolist()
+    boxes, index = [], []
+    for b, g in enumerate(gray):
+        for ti, per_t in enumerate(_scoremap_boxes(g, ts, multi_contour)):
+            boxes.extend(per_t)
+            index.extend([b * len(ts) + ti] * len(per_t))
+    return (
+        torch.tensor(boxes, dtype=torch.long).view(-1, 4),
+        torch.tensor(index, dtype=torch.long),
+    )
 
 
 # --------------------------------------------------------------------------- the release's heuristics

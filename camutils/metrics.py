@@ -14,7 +14,8 @@ Methods Right", CVPR 2020):
   ``IoU >= 0.5`` with some ground-truth box; no classification involved. Top-1 localization is
   GT-known AND top-1 class correct.
 - MaxBoxAcc: GT-known accuracy at the best map threshold of a sweep; MaxBoxAccV2 averages it over
-  IoU thresholds 0.3 / 0.5 / 0.7 and lets every connected component propose a box.
+  IoU thresholds 0.3 / 0.5 / 0.7 and lets every contour propose a box. Both follow the reference
+  code (wsolevaluation) exactly, its box rule included (:func:`camutils.boxes.contour_boxes`).
 
 Errors and accuracies are returned in percent.
 """
@@ -29,8 +30,10 @@ from torch import Tensor
 
 from camutils.boxes import (
     all_component_boxes,
+    contour_boxes,
     largest_component_boxes_from_masks,
     threshold_masks,
+    wsol_thresholds,
 )
 
 __all__ = [
@@ -325,26 +328,34 @@ def _as_maps(cams: Tensor) -> Tensor:
 class MaxBoxAccMeter:
     """GT-known box accuracy over a sweep of map thresholds (Choe et al.'s MaxBoxAcc), batched.
 
-    For each threshold ``t`` and each image, the map of the true class is thresholded at
-    ``t * max`` (:func:`~camutils.boxes.threshold_masks`) and gives a box: the largest
-    connected component's (MaxBoxAcc), or every component's (``multi_contour=True``, the
-    "all contours" of MaxBoxAccV2, where the image counts as correct when any of them is).
-    ``BoxAcc(t, delta)`` is the share of images with ``IoU >= delta``; ``MaxBoxAcc(delta)`` is
-    its maximum over ``t``; MaxBoxAccV2 is the mean of ``MaxBoxAcc`` over ``delta`` = 0.3, 0.5,
-    0.7.
+    For each threshold ``t`` and each image, the map of the true class gives a box (or several);
+    ``BoxAcc(t, delta)`` is the share of images whose box has ``IoU >= delta`` with a
+    ground-truth box (any of its boxes, with ``multi_contour``), ``MaxBoxAcc(delta)`` its
+    maximum over ``t``, and MaxBoxAccV2 the mean of ``MaxBoxAcc`` over ``delta`` = 0.3, 0.5,
+    0.7 with every contour proposing a box.
 
-    Differences from the reference code (wsolevaluation), on purpose: the map is not quantised
-    to 8 bits, the test is ``>=`` (theirs ``>`` on the 8-bit map), components are counted in
-    pixels (theirs by polygon area of the contour), and an empty mask gives the whole map as its
-    box (theirs a zero box). For their protocol, pass min-max normalised maps
-    (:func:`~camutils.cam.normalize_cams`) upsampled to the 224 x 224 input.
+    Two box rules:
+
+    - ``box_rule="wsol"`` (default): wsolevaluation's, exactly
+      (:func:`~camutils.boxes.contour_boxes`): maps in ``[0, 1]`` quantised to 8 bits,
+      ``g > int(t * max g)``, OpenCV contours (the largest by contour area, or all of them), the
+      box reaching ``x + w``, and a mask without contours giving their ``(0, 0, 0, 0)`` box, a
+      miss. The thresholds default to theirs, ``np.arange(0, 1, 0.01)``. For their protocol pass
+      min-max normalised maps (:func:`~camutils.cam.normalize_cams`) upsampled to the 224 x 224
+      input; maps outside ``[0, 1]`` are refused. The contours run per map on the CPU.
+    - ``box_rule="paper"``: the paper's rule at each threshold, exactly
+      :func:`~camutils.boxes.largest_component_boxes` (``M >= t max M``, the largest
+      8-connected component by pixels, the whole map for an empty mask; every component with
+      ``multi_contour``), batched on the maps' device. Its maximum is the best threshold of the
+      paper's rule, not MaxBoxAcc as its authors define it.
 
     Args:
-        thresholds: the sweep, fractions of the max in ``[0, 1]`` (default ``0, 0.01, ...,
-            0.99``).
+        thresholds: the sweep, fractions in ``[0, 1]`` (default
+            :func:`~camutils.boxes.wsol_thresholds`: ``0, 0.01, ..., 0.99``).
         iou_thresholds: the ``delta`` values.
-        multi_contour: every component proposes a box (V2) instead of the largest only.
-        connectivity: 8 or 4.
+        multi_contour: every contour (component) proposes a box (V2) instead of the largest.
+        box_rule: ``"wsol"`` or ``"paper"``.
+        connectivity: 8 or 4 (the paper's rule only; OpenCV's contours are 8-connected).
         chunk_pixels: memory bound of one batched component search (``None``: by device).
         mask_pixels: maps x thresholds x pixels of the boolean masks built at once.
     """
@@ -354,12 +365,17 @@ class MaxBoxAccMeter:
         thresholds: Sequence[float] | Tensor | None = None,
         iou_thresholds: Sequence[float] = (0.5,),
         multi_contour: bool = False,
+        box_rule: str = "wsol",
         connectivity: int = 8,
         chunk_pixels: int | None = None,
         mask_pixels: int = 2**26,
     ) -> None:
+        if box_rule not in ("wsol", "paper"):
+            raise ValueError(f"box_rule must be 'wsol' or 'paper'; found {box_rule!r}")
+        if box_rule == "wsol" and connectivity != 8:
+            raise ValueError("box_rule='wsol' uses OpenCV's 8-connected contours: connectivity=8")
         if thresholds is None:
-            thresholds = torch.arange(100, dtype=torch.float64) / 100
+            thresholds = wsol_thresholds(0.01)
         self.thresholds = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
         if self.thresholds.numel() == 0 or bool(
             ((self.thresholds < 0) | (self.thresholds > 1)).any()
@@ -369,6 +385,7 @@ class MaxBoxAccMeter:
         if not self.iou_thresholds or not all(0 < d <= 1 for d in self.iou_thresholds):
             raise ValueError(f"iou_thresholds must lie in (0, 1]; found {iou_thresholds!r}")
         self.multi_contour = bool(multi_contour)
+        self.box_rule = box_rule
         self.connectivity = connectivity
         self.chunk_pixels = chunk_pixels
         self.mask_pixels = int(mask_pixels)
@@ -381,7 +398,8 @@ class MaxBoxAccMeter:
 
     @torch.no_grad()
     def _ious(self, cams: Tensor, t: Tensor, gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
-        """``(B, T)`` IoU of each threshold's box (best component's with ``multi_contour``)."""
+        """``(B, T)`` IoU of each threshold's box (best component's with ``multi_contour``),
+        by the paper's rule."""
         b, h, w = cams.shape
         masks = threshold_masks(cams[:, None], t[None, :])  # (B, T, H, W)
         boxes = largest_component_boxes_from_masks(masks, self.connectivity, self.chunk_pixels)
@@ -399,11 +417,24 @@ class MaxBoxAccMeter:
         return torch.where(has.view(b, -1), best.view(b, -1), iou)
 
     @torch.no_grad()
+    def _wsol_ious(self, cams: Tensor, gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
+        """``(B, T)`` float64 IoU on the CPU of wsolevaluation's boxes: the best of each map and
+        threshold's boxes, as their ``BoxEvaluator.accumulate``."""
+        b, n_t = cams.shape[0], self.thresholds.numel()
+        boxes, map_index = contour_boxes(cams, self.thresholds, self.multi_contour)
+        image = torch.div(map_index, n_t, rounding_mode="floor")
+        gt_boxes, gt_valid = gt_boxes.cpu(), gt_valid.cpu()
+        iou = best_iou(boxes[:, None].double(), gt_boxes[image], gt_valid[image])[:, 0]
+        best = torch.zeros(b * n_t, dtype=torch.float64)
+        return best.scatter_reduce(0, map_index, iou, reduce="amax").view(b, n_t)
+
+    @torch.no_grad()
     def update(self, cams: Tensor, gt_boxes: Tensor, gt_valid: Tensor) -> Tensor:
         """Add one batch: ``cams`` ``(B, H, W)`` or ``(B, 1, H, W)``, the true class's maps in
         the boxes' coordinates; ``gt_boxes`` ``(B, G, 4)``, ``gt_valid`` ``(B, G)``.
 
-        Returns the ``(B, T)`` IoU of each image's box at each threshold.
+        Returns the ``(B, T)`` IoU of each image's box at each threshold (on the CPU, float64,
+        for the ``"wsol"`` rule).
         """
         cams = _as_maps(cams)
         b, h, w = cams.shape
@@ -414,16 +445,20 @@ class MaxBoxAccMeter:
                 f"gt_boxes must be (B, G, 4) and gt_valid (B, G) with B = {b}; found "
                 f"{tuple(gt_boxes.shape)} and {tuple(gt_valid.shape)}"
             )
-        dtype = cams.dtype if cams.dtype.is_floating_point else torch.float32
-        t_all = self.thresholds.to(device=device, dtype=dtype)
-        per = max(1, self.mask_pixels // max(1, b * h * w))
-        ious = torch.cat(
-            [
-                self._ious(cams, t_all[i : i + per], gt_boxes, gt_valid)
-                for i in range(0, t_all.numel(), per)
-            ],
-            dim=1,
-        )
+        if self.box_rule == "wsol":
+            ious = self._wsol_ious(cams, gt_boxes, gt_valid)
+            device = ious.device
+        else:
+            dtype = cams.dtype if cams.dtype.is_floating_point else torch.float32
+            t_all = self.thresholds.to(device=device, dtype=dtype)
+            per = max(1, self.mask_pixels // max(1, b * h * w))
+            ious = torch.cat(
+                [
+                    self._ious(cams, t_all[i : i + per], gt_boxes, gt_valid)
+                    for i in range(0, t_all.numel(), per)
+                ],
+                dim=1,
+            )
         deltas = torch.tensor(self.iou_thresholds, device=device, dtype=ious.dtype)
         correct = (ious[None] >= deltas[:, None, None]).sum(dim=1)  # (I, T)
         if self._correct is None:
@@ -463,12 +498,14 @@ def max_box_acc(
     gt_valid: Tensor,
     thresholds: Sequence[float] | Tensor | None = None,
     v2: bool = False,
+    box_rule: str = "wsol",
     connectivity: int = 8,
 ) -> dict[str, object]:
     """MaxBoxAcc of one batch of true-class maps (see :class:`MaxBoxAccMeter`).
 
-    ``v2=False``: IoU 0.5, largest component (MaxBoxAcc). ``v2=True``: IoU 0.3 / 0.5 / 0.7 and
-    every component's box (MaxBoxAccV2, read ``max_box_acc_v2``).
+    ``v2=False``: IoU 0.5, the largest contour (MaxBoxAcc). ``v2=True``: IoU 0.3 / 0.5 / 0.7 and
+    every contour's box (MaxBoxAccV2, read ``max_box_acc_v2``). ``box_rule="wsol"`` (default)
+    is wsolevaluation's box rule, ``"paper"`` the paper's rule swept over the thresholds.
 
     Example:
         >>> cam = torch.zeros(1, 20, 20)
@@ -483,6 +520,7 @@ def max_box_acc(
         thresholds,
         iou_thresholds=(0.3, 0.5, 0.7) if v2 else (0.5,),
         multi_contour=v2,
+        box_rule=box_rule,
         connectivity=connectivity,
     )
     meter.update(cams, gt_boxes, gt_valid)

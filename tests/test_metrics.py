@@ -1,15 +1,17 @@
 """Localization metrics: hand-worked IoU and error cases, a slow per-image reference of the
-devkit's rules, MaxBoxAcc against a SciPy loop."""
+devkit's rules, MaxBoxAcc against wsolevaluation's own test cases and a per-image OpenCV loop
+written after its code, the paper's rule swept against a SciPy loop."""
 
 import math
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
 
-from camutils.boxes import largest_component_boxes
+from camutils.boxes import contour_boxes, largest_component_boxes, wsol_thresholds
 from camutils.cam import normalize_cams
 from camutils.metrics import (
     LocalizationMeter,
@@ -262,7 +264,9 @@ def test_max_box_acc_equals_slow_loop(v2):
     gt = torch.cat([lo, lo + torch.from_numpy(rng.integers(4, 12, (n, 2, 2)))], -1)
     valid = torch.ones(n, 2, dtype=torch.bool)
     thresholds = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
-    meter = MaxBoxAccMeter(thresholds, (0.3, 0.5, 0.7) if v2 else (0.5,), multi_contour=v2)
+    meter = MaxBoxAccMeter(
+        thresholds, (0.3, 0.5, 0.7) if v2 else (0.5,), multi_contour=v2, box_rule="paper"
+    )
     meter.update(cams[:5], gt[:5], valid[:5])
     meter.update(cams[5:, None], gt[5:], valid[5:])
     r = meter.compute()
@@ -272,7 +276,7 @@ def test_max_box_acc_equals_slow_loop(v2):
     assert r["best"] == pytest.approx(ref.max(axis=1).tolist())
     assert r["max_box_acc_v2"] == pytest.approx(ref.max(axis=1).mean())
     assert r["images"] == n
-    one = max_box_acc(cams, gt, valid, thresholds, v2=v2)
+    one = max_box_acc(cams, gt, valid, thresholds, v2=v2, box_rule="paper")
     assert one["best"] == r["best"]
 
 
@@ -286,9 +290,13 @@ def test_max_box_acc_hand_case_and_chunking():
     # image 0 is right above 0.5, image 1 (the joined shape is its box) at and below 0.5
     assert r["accuracy"].tolist() == [[50.0, 50.0, 50.0, 50.0]]
     assert r["best_threshold"] == [0.3]  # first best threshold
-    chunked = MaxBoxAccMeter([0.3, 0.5, 0.6, 0.9], chunk_pixels=400, mask_pixels=800)
+    paper = max_box_acc(cam, gt, valid, thresholds=[0.3, 0.5, 0.6, 0.9], box_rule="paper")
+    assert paper["accuracy"].tolist() == [[50.0, 50.0, 50.0, 50.0]]
+    chunked = MaxBoxAccMeter(
+        [0.3, 0.5, 0.6, 0.9], box_rule="paper", chunk_pixels=400, mask_pixels=800
+    )
     chunked.update(cam, gt, valid)
-    assert torch.equal(chunked.compute()["accuracy"], r["accuracy"])
+    assert torch.equal(chunked.compute()["accuracy"], paper["accuracy"])
     with pytest.raises(ValueError, match="one map"):
         max_box_acc(cam[:, None].expand(2, 3, 20, 20), gt, valid)
     with warnings.catch_warnings():
@@ -307,6 +315,175 @@ def test_metrics_on_gpu_equal_cpu():
     cams = normalize_cams(torch.nn.functional.interpolate(small, size=(224, 224), mode="bilinear"))
     gt = torch.tensor([[[40, 40, 180, 180]]]).expand(16, 1, 4)
     valid = torch.ones(16, 1, dtype=torch.bool)
-    ref = max_box_acc(cams, gt, valid, v2=True)
-    got = max_box_acc(cams.cuda(), gt.cuda(), valid.cuda(), v2=True)
-    assert torch.equal(got["accuracy"], ref["accuracy"])
+    for rule in ("wsol", "paper"):
+        ref = max_box_acc(cams, gt, valid, v2=True, box_rule=rule)
+        got = max_box_acc(cams.cuda(), gt.cuda(), valid.cuda(), v2=True, box_rule=rule)
+        assert torch.equal(got["accuracy"], ref["accuracy"])
+
+
+# --------------------------------------------------------------------------- wsolevaluation
+# Their test cases (evaluation_test.py, compute_bboxes_from_scoremaps): the first box at each of
+# the thresholds np.arange(0, 1, 0.2); arrays are [y][x].
+_WSOL_CASES = {
+    "degenerate": (np.zeros((3, 3)), [[0, 0, 0, 0]] * 5),
+    "unimodal": (
+        [
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.4, 0.4, 0.4, 0.6],
+            [0.0, 0.4, 1.0, 0.8, 0.6],
+            [0.0, 0.4, 0.4, 0.4, 0.6],
+        ],
+        [[1, 1, 4, 3], [1, 1, 4, 3], [2, 1, 4, 3], [2, 2, 4, 3], [2, 2, 3, 3]],
+    ),
+    "multimodal": (
+        [
+            [0.4, 0.0, 0.2, 0.2, 0.2],
+            [0.4, 0.4, 0.0, 0.4, 0.0],
+            [0.0, 0.0, 0.0, 0.4, 0.0],
+            [1.0, 0.6, 0.8, 0.2, 0.2],
+        ],
+        [[0, 0, 4, 3], [0, 0, 2, 2], [0, 3, 3, 3], [2, 3, 3, 3], [0, 3, 1, 3]],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_WSOL_CASES))
+def test_contour_boxes_reproduce_wsolevaluation_test_cases(case):
+    scoremap, expected = _WSOL_CASES[case]
+    thresholds = np.arange(0, 1, 0.2)
+    boxes, index = contour_boxes(T(scoremap, dtype=torch.float64)[None], thresholds)
+    assert index.tolist() == [0, 1, 2, 3, 4]  # one box per threshold
+    assert boxes.tolist() == expected
+    multi, multi_index = contour_boxes(T(scoremap, dtype=torch.float64)[None], thresholds, True)
+    first = [multi[multi_index == i][0].tolist() for i in range(5)]
+    assert len(multi) >= 5 and sorted(set(multi_index.tolist())) == [0, 1, 2, 3, 4]
+    if case != "multimodal":  # one contour per threshold: V1 and V2 agree
+        assert first == expected
+
+
+def test_contour_boxes_refuse_what_wsolevaluation_refuses():
+    with pytest.raises(ValueError, match="NaN"):
+        contour_boxes(torch.full((1, 3, 3), float("nan")), [0.0, 0.2])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        contour_boxes(torch.full((1, 3, 3), 2.0), [0.0])
+    with pytest.raises(ValueError, match=r"\(B, H, W\)"):
+        contour_boxes(torch.zeros(3, 3), [0.0])
+    with pytest.raises(ValueError, match="thresholds"):
+        contour_boxes(torch.zeros(1, 3, 3), [1.5])
+    with pytest.raises(ValueError, match="box_rule"):
+        MaxBoxAccMeter(box_rule="scipy")
+    with pytest.raises(ValueError, match="connectivity"):
+        MaxBoxAccMeter(connectivity=4)
+
+
+def test_wsol_thresholds_are_numpys_floats():
+    for interval in (0.01, 0.001, 0.05):
+        t = wsol_thresholds(interval)
+        assert t.tolist() == np.arange(0, 1, interval).tolist()  # bit for bit
+    assert MaxBoxAccMeter().thresholds.tolist() == np.arange(0, 1, 0.01).tolist()
+    with pytest.raises(ValueError, match="interval"):
+        wsol_thresholds(0)
+
+
+def _wsol_reference(scoremaps, gt_boxes, thresholds, iou_thresholds, multi_contour):
+    """wsolevaluation's BoxEvaluator (accumulate + compute), rewritten after evaluation.py:
+    per image and threshold, cv2.threshold, cv2.findContours (RETR_TREE), the largest contour
+    by cv2.contourArea or all of them, boundingRect boxes to x + w, (0, 0, 0, 0) without a
+    contour; IoU with the +1, best over boxes and ground truth."""
+    num_correct = np.zeros((len(iou_thresholds), len(thresholds)))
+    for scoremap, gts in zip(scoremaps, gt_boxes, strict=True):
+        height, width = scoremap.shape
+        image = np.expand_dims((scoremap * 255).astype(np.uint8), 2)
+        best = []
+        for threshold in thresholds:
+            _, thr = cv2.threshold(image, int(threshold * np.max(image)), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(thr, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            if len(contours) == 0:
+                boxes = [[0, 0, 0, 0]]
+            else:
+                if not multi_contour:
+                    contours = [max(contours, key=cv2.contourArea)]
+                boxes = []
+                for c in contours:
+                    x, y, w, h = cv2.boundingRect(c)
+                    boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+            a, g = np.array(boxes)[:, None], np.array(gts)[None]
+            iw = np.maximum(
+                0, np.minimum(a[..., 2], g[..., 2]) - np.maximum(a[..., 0], g[..., 0]) + 1
+            )
+            ih = np.maximum(
+                0, np.minimum(a[..., 3], g[..., 3]) - np.maximum(a[..., 1], g[..., 1]) + 1
+            )
+            inter = iw * ih
+            area = lambda b: (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)  # noqa: E731
+            best.append((inter / (area(a) + area(g) - inter)).max())
+        for i, delta in enumerate(iou_thresholds):
+            num_correct[i] += np.asarray(best) >= delta
+    return 100.0 * num_correct / len(scoremaps)
+
+
+def _random_scoremaps(n, h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = torch.from_numpy(rng.random((n, 1, 6, 7)) ** 3)
+    maps = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic")[:, 0]
+    maps = normalize_cams(maps.clamp_min(0))
+    lo = torch.from_numpy(rng.integers(0, min(h, w) // 2, (n, 2, 2)))
+    gt = torch.cat([lo, lo + torch.from_numpy(rng.integers(3, min(h, w) // 2, (n, 2, 2)))], -1)
+    return maps, gt
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_max_box_acc_equals_wsolevaluation(v2):
+    maps, gt = _random_scoremaps(24, 48, 56, seed=3)
+    maps[0] = 0.0  # a constant map after min-max normalisation: no contour
+    maps[1, 10:20, 10:30] = 1.0  # a plateau (ties in contour area)
+    maps[2] = (maps[2] > 0.5).double() * 0.5  # a two-level map, values on the 8-bit grid edge
+    valid = torch.ones(len(gt), 2, dtype=torch.bool)
+    deltas = (0.3, 0.5, 0.7) if v2 else (0.5,)
+    thresholds = np.arange(0, 1, 0.01)
+    meter = MaxBoxAccMeter(iou_thresholds=deltas, multi_contour=v2)
+    meter.update(maps[:10], gt[:10], valid[:10])
+    meter.update(maps[10:].float(), gt[10:], valid[10:])  # float32 maps go through the same rule
+    r = meter.compute()
+    ref_lo = _wsol_reference(maps[:10].numpy(), gt[:10].tolist(), thresholds, deltas, v2)
+    ref_hi = _wsol_reference(
+        maps[10:].float().double().numpy(), gt[10:].tolist(), thresholds, deltas, v2
+    )
+    ref = (10 * ref_lo + 14 * ref_hi) / 24
+    np.testing.assert_allclose(r["accuracy"].numpy(), ref, rtol=0, atol=1e-9)
+    assert r["best"] == pytest.approx(ref.max(axis=1).tolist(), abs=1e-9)
+    assert r["max_box_acc_v2"] == pytest.approx(ref.max(axis=1).mean(), abs=1e-9)
+
+
+def test_empty_mask_is_a_miss_by_wsolevaluation_and_the_whole_image_by_the_paper():
+    # a constant map (all zeros after min-max normalisation) against a ground truth that covers
+    # most of the image: wsolevaluation gives no box, a miss; the paper's rule the whole image
+    cam = torch.zeros(1, 40, 50)
+    gt = T([[[2, 2, 47, 37]]])
+    valid = torch.ones(1, 1, dtype=torch.bool)
+    wsol = max_box_acc(cam, gt, valid)
+    paper = max_box_acc(cam, gt, valid, box_rule="paper")
+    assert wsol["max_box_acc"] == 0.0
+    assert paper["max_box_acc"] == 100.0
+    assert contour_boxes(cam, [0.0, 0.5])[0].tolist() == [[0, 0, 0, 0], [0, 0, 0, 0]]
+    # 50 random maps, one of them constant: the constant one adds nothing by their rule
+    maps, gts = _random_scoremaps(50, 40, 50, seed=5)
+    gts[0] = gt[0, 0]
+    maps[0] = 0.0
+    valid = torch.ones(50, 2, dtype=torch.bool)
+    with_constant = MaxBoxAccMeter()
+    with_constant.update(maps, gts, valid)
+    without = MaxBoxAccMeter()
+    without.update(maps[1:], gts[1:], valid[1:])
+    counts = with_constant.compute()["accuracy"] * 50
+    np.testing.assert_allclose(counts.numpy(), (without.compute()["accuracy"] * 49).numpy())
+
+
+def test_wsol_rule_refuses_unnormalised_maps():
+    cam = torch.zeros(1, 1, 8, 8)
+    cam[0, 0, 2:5, 2:5] = 7.0
+    gt = T([[[2, 2, 4, 4]]])
+    valid = torch.ones(1, 1, dtype=torch.bool)
+    with pytest.raises(ValueError, match="min-max"):
+        max_box_acc(cam, gt, valid)
+    assert max_box_acc(normalize_cams(cam), gt, valid)["max_box_acc"] == 100.0
