@@ -20,10 +20,11 @@ Zhou et al.'s ILSVRC evaluation (``ILSVRC_generate_heatmap.m``, ``prepare_image.
 
 Differences, by choice: upsampling is PyTorch's bicubic (MATLAB's ``imresize`` uses the cubic
 kernel with ``a = -0.5``, PyTorch ``a = -0.75``); the merged map is not written as a JPEG, so
-it carries no compression noise; and every map is pasted back exactly where its crop was cut.
-(The demo's ``mergeTenCrop.m`` takes its crops in width-first order, as Caffe's MATLAB wrapper
-stores images, but pastes them in height-first order, so there the bottom-left and top-right
-crops trade places.)
+it carries no compression noise. Every map is pasted back where its crop was cut, as the
+release does: ``prepare_image.m`` cuts the crops from the image permuted to Caffe's W x H
+layout, with ``x`` in the outer loop (top-left, bottom-left, top-right, bottom-right), and
+``mergeTenCrop.m`` permutes each map back to H x W and pastes it with the same loops, at
+``(y, x)`` = ``(j, i)``, so no crop changes place.
 
 Example:
     >>> from camutils.models import CAMModel, Preprocess
@@ -51,17 +52,19 @@ __all__ = ["TenCropCAMs", "crop_offsets", "merge_ten_crops", "ten_crop_cams", "t
 
 def crop_offsets(size: int = 256, crop: int = 224) -> list[tuple[int, int]]:
     """The ``(y, x)`` corners of the five crops of a ``size x size`` image, in the release's
-    order: top-left, top-right, bottom-left, bottom-right, centre (``floor((size - crop + 1) / 2)``
-    from the top and the left, as ``prepare_image.m`` computes it).
+    order: top-left, bottom-left, top-right, bottom-right, centre (``prepare_image.m`` loops over
+    ``x`` outside and ``y`` inside on its W x H image; the centre is
+    ``floor((size - crop + 1) / 2)`` from the top and the left, its 1-based
+    ``floor(indices(2) / 2) + 1``).
 
     Example:
         >>> crop_offsets(256, 224)
-        [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
+        [(0, 0), (32, 0), (0, 32), (32, 32), (16, 16)]
     """
     if not 0 < crop <= size:
         raise ValueError(f"crop must lie in [1, size = {size}]; found {crop}")
     far, centre = size - crop, (size - crop + 1) // 2
-    return [(0, 0), (0, far), (far, 0), (far, far), (centre, centre)]
+    return [(0, 0), (far, 0), (0, far), (far, far), (centre, centre)]
 
 
 def _check_square(images: Tensor, crop: int) -> int:
@@ -82,8 +85,8 @@ def ten_crops(images: Tensor, crop: int = 224) -> Tensor:
     Example:
         >>> x = torch.arange(16.0).view(1, 1, 4, 4)
         >>> v = ten_crops(x, crop=3)
-        >>> v.shape, v[0, 1, 0, 0].tolist(), v[0, 6, 0, 0].tolist()
-        (torch.Size([1, 10, 1, 3, 3]), [1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+        >>> v.shape, v[0, 1, 0, 0].tolist(), v[0, 6, 0, 0].tolist()   # bottom-left, mirrored
+        (torch.Size([1, 10, 1, 3, 3]), [4.0, 5.0, 6.0], [6.0, 5.0, 4.0])
     """
     size = _check_square(images, crop)
     views = [images[..., y : y + crop, x : x + crop] for y, x in crop_offsets(size, crop)]

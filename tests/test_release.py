@@ -11,8 +11,9 @@ from camutils.models import CAMModel, load_model
 from camutils.release import crop_offsets, merge_ten_crops, ten_crop_cams, ten_crops
 from camutils.samples import load_sample
 
-# prepare_image.m for IMAGE_DIM 256, CROPPED_DIM 224 (1-based indices [1 33], centre 17)
-RELEASE_OFFSETS = [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
+# prepare_image.m for IMAGE_DIM 256, CROPPED_DIM 224 (1-based indices [1 33], centre 17): on the
+# W x H image, crop n = im_data(i:i+223, j:j+223) for i (x) outer, j (y) inner, so in (y, x):
+RELEASE_OFFSETS = [(0, 0), (32, 0), (0, 32), (32, 32), (16, 16)]
 
 
 def test_offsets_are_the_releases():
