@@ -320,9 +320,9 @@ def all_component_boxes(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The bounding box of every connected component of every mask.
 
-    The boxes equal those of OpenCV's outer contours (``cv2.findContours`` +
-    ``boundingRect``) for 8-connectivity, which is what "all contours" evaluations
-    (MaxBoxAccV2) use.
+    For 8-connectivity these are the inclusive boxes of OpenCV's outer contours
+    (``cv2.findContours`` + ``boundingRect``). MaxBoxAccV2 as its authors compute it also takes
+    the hole contours and a box one pixel wider: :func:`contour_boxes`.
 
     Args:
         masks: ``(..., H, W)`` bool.

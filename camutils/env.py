@@ -43,7 +43,20 @@ def setup(seed: int = 0, device: str | torch.device | None = None) -> torch.devi
 
     ``device`` overrides the automatic choice (``default_device``); the environment variable
     ``CAMUTILS_DEVICE`` (for example ``cpu``) does the same without editing a notebook.
+
+    It also turns TF32 off for cuDNN's convolutions (torch's default is on; matrix products are
+    already full float32): on Ampere and newer GPUs TF32 keeps 10 bits of each factor, so maps
+    and probabilities would differ from the CPU's in the third digit. The course's float32 then
+    means float32 on every device; the ILSVRC pipeline chooses its own precision.
+
+    Example:
+        >>> setup(seed=0).type in {"cuda", "mps", "cpu"}
+        True
+        >>> torch.backends.cudnn.allow_tf32
+        False
     """
     seed_everything(seed)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     chosen = device or os.environ.get("CAMUTILS_DEVICE")
     return torch.device(chosen) if chosen else default_device()
