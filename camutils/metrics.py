@@ -340,7 +340,9 @@ class MaxBoxAccMeter:
       (:func:`~camutils.boxes.contour_boxes`): maps in ``[0, 1]`` quantised to 8 bits,
       ``g > int(t * max g)``, OpenCV contours (the largest by contour area, or all of them), the
       box reaching ``x + w``, and a mask without contours giving their ``(0, 0, 0, 0)`` box, a
-      miss. The thresholds default to theirs, ``np.arange(0, 1, 0.01)``. For their protocol pass
+      miss. The thresholds default to ``np.arange(0, 1, 0.01)``, the interval of their README's
+      example (their ``config.py`` defaults to 0.001: ``wsol_thresholds(0.001)``). For their
+      protocol pass
       min-max normalised maps (:func:`~camutils.cam.normalize_cams`) upsampled to the 224 x 224
       input; maps outside ``[0, 1]`` are refused. The contours run per map on the CPU.
     - ``box_rule="paper"``: the paper's rule at each threshold, exactly
