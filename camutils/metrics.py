@@ -342,9 +342,9 @@ class MaxBoxAccMeter:
       box reaching ``x + w``, and a mask without contours giving their ``(0, 0, 0, 0)`` box, a
       miss. The thresholds default to ``np.arange(0, 1, 0.01)``, the interval of their README's
       example (their ``config.py`` defaults to 0.001: ``wsol_thresholds(0.001)``). For their
-      protocol pass
-      min-max normalised maps (:func:`~camutils.cam.normalize_cams`) upsampled to the 224 x 224
-      input; maps outside ``[0, 1]`` are refused. The contours run per map on the CPU.
+      protocol pass min-max normalised maps (:func:`~camutils.cam.normalize_cams`) upsampled to
+      the 224 x 224 input; maps outside ``[0, 1]`` are refused. The contours run per map on the
+      CPU.
     - ``box_rule="paper"``: the paper's rule at each threshold, exactly
       :func:`~camutils.boxes.largest_component_boxes` (``M >= t max M``, the largest
       8-connected component by pixels, the whole map for an empty mask; every component with
