@@ -18,7 +18,15 @@ from torch import Tensor
 
 from camutils.cam import normalize_cams, upsample_cams
 
-__all__ = ["cam_grid", "draw_boxes", "overlay", "show_cam", "to_numpy_image"]
+__all__ = [
+    "cam_architecture",
+    "cam_grid",
+    "diverging_limits",
+    "draw_boxes",
+    "overlay",
+    "show_cam",
+    "to_numpy_image",
+]
 
 
 def to_numpy_image(image: Image.Image | Tensor | np.ndarray) -> np.ndarray:
@@ -148,3 +156,134 @@ def draw_boxes(
         if labels is not None:
             ax.text(x0, y0, labels[i], color="black", fontsize=8,
                     bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "edgecolor": "none"})  # fmt: skip
+
+
+def diverging_limits(values: Tensor | np.ndarray) -> tuple[float, float]:
+    """Symmetric colour limits ``(-a, a)`` with ``a = max |values|`` for a diverging colour map.
+
+    A map of differences (``M_c - M_c'``) has a meaningful zero: centred limits keep 0 at the
+    colour map's neutral middle (white in ``RdBu_r``), so red means "more" and blue "less"
+    whatever the range. A map of zeros gets ``(-1, 1)``.
+
+    Example:
+        >>> diverging_limits(torch.tensor([-1.0, 3.0]))
+        (-3.0, 3.0)
+    """
+    a = float(torch.as_tensor(np.asarray(values) if not isinstance(values, Tensor) else values)
+              .detach().abs().max().cpu())  # fmt: skip
+    a = a if a > 0 else 1.0
+    return -a, a
+
+
+def cam_architecture(
+    features: Tensor | np.ndarray,
+    weight: Tensor | np.ndarray,
+    class_names: Sequence[str] | None = None,
+    bias: Tensor | np.ndarray | None = None,
+    figsize: tuple[float, float] = (12.0, 6.6),
+) -> Figure:
+    """Draw the CAM architecture with real numbers: ``f_k -> GAP -> F_k -> w_k^c -> S_c -> P_c``,
+    and the same weights applied before pooling, ``M_c = sum_k w_k^c f_k``.
+
+    ``F_k = mean_{x,y} f_k(x, y)``, ``S_c = sum_k w_k^c F_k + b_c``, ``P_c = softmax(S)_c``;
+    under each map ``M_c`` its mean, which equals ``S_c - b_c``. Meant for small examples
+    (``K <= 8`` units of one image, ``C <= 5`` classes), such as the study notes' toy.
+
+    Args:
+        features: ``f``, shape ``(K, h, w)`` (one image).
+        weight: ``w``, shape ``(C, K)``; ``weight[c, k] = w_k^c``.
+        class_names: ``C`` names (default ``"1"``, ``"2"``, ...).
+        bias: ``b``, shape ``(C,)`` (default none).
+
+    Example:
+        >>> fig = cam_architecture(np.ones((3, 4, 4)), np.full((2, 3), 0.5))
+        >>> len(fig.axes)
+        1
+        >>> plt.close(fig)
+    """
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    f = np.asarray(torch.as_tensor(np.asarray(features)).detach().cpu(), dtype=float)
+    w = np.asarray(torch.as_tensor(np.asarray(weight)).detach().cpu(), dtype=float)
+    if f.ndim != 3 or w.ndim != 2 or w.shape[1] != f.shape[0]:
+        raise ValueError(
+            f"features must be (K, h, w) and weight (C, K); found {f.shape} and {w.shape}"
+        )
+    K, C = f.shape[0], w.shape[0]
+    if K > 8 or C > 5:
+        raise ValueError(f"the drawing is for small examples (K <= 8, C <= 5); found K={K}, C={C}")
+    names = list(class_names) if class_names is not None else [str(c + 1) for c in range(C)]
+    if len(names) != C:
+        raise ValueError(f"{len(names)} class names for {C} classes")
+    b = np.zeros(C) if bias is None else np.asarray(torch.as_tensor(np.asarray(bias)), float)
+    F_ = f.mean(axis=(1, 2))
+    S = w @ F_ + b
+    P = np.exp(S - S.max()) / np.exp(S - S.max()).sum()
+    M = np.einsum("ck,kxy->cxy", w, f)
+
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_xlim(-0.8, 11.6)
+    ax.set_ylim(-0.5, 7.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    arrow = {"arrowstyle": "->", "color": "0.3", "lw": 1.2}
+    top, bottom = 6.7, 3.0
+    step = (top - bottom) / K
+    s = min(1.0, 0.8 * step)  # side of a feature-map square
+    ys = [top - step * (k + 0.5) for k in range(K)]
+    fmax = max(float(np.abs(f).max()), 1e-12)
+    x_f, x_F, x_S, x_P = 0.3, 3.1, 6.3, 9.0
+    for k, y in enumerate(ys):
+        ax.imshow(f[k], cmap="viridis", vmin=0, vmax=fmax,
+                  extent=(x_f, x_f + s, y - s / 2, y + s / 2))  # fmt: skip
+        ax.text(x_f - 0.1, y, f"$f_{{{k + 1}}}$", ha="right", va="center", fontsize=11)
+        ax.add_patch(Circle((x_F, y), 0.3, facecolor="#e8f0fe", edgecolor="0.3"))
+        ax.text(x_F, y, f"{F_[k]:.2f}", ha="center", va="center", fontsize=8)
+        ax.annotate("", xy=(x_F - 0.32, y), xytext=(x_f + s + 0.08, y), arrowprops=arrow)
+    ax.text((x_f + s + x_F) / 2, top + 0.1, "GAP: mean over $(x, y)$", ha="center", fontsize=9)
+    ax.text(x_F, top + 0.1 + 0.3, "$F_k$", ha="center", fontsize=11)
+    yc = [top - (top - bottom) / C * (c + 0.5) for c in range(C)]
+    for c, y in enumerate(yc):
+        for k, yk in enumerate(ys):
+            ax.plot([x_F + 0.3, x_S - 0.55], [yk, y], color="0.6", lw=0.8, zorder=0)
+            t = 0.6
+            ax.text(x_F + 0.3 + t * (x_S - 0.85 - x_F), yk + t * (y - yk), f"{w[c, k]:g}",
+                    fontsize=7, ha="center", va="center", color="0.2",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})  # fmt: skip
+        ax.add_patch(FancyBboxPatch((x_S - 0.55, y - 0.25), 1.1, 0.5,
+                                    boxstyle="round,pad=0.02", facecolor="#fde8e8",
+                                    edgecolor="0.3"))  # fmt: skip
+        ax.text(x_S, y, f"{S[c]:.3f}", ha="center", va="center", fontsize=8)
+        ax.annotate("", xy=(x_P - 0.55, y), xytext=(x_S + 0.58, y), arrowprops=arrow)
+        ax.add_patch(FancyBboxPatch((x_P - 0.55, y - 0.25), 1.1, 0.5,
+                                    boxstyle="round,pad=0.02", facecolor="#e8f8e8",
+                                    edgecolor="0.3"))  # fmt: skip
+        ax.text(x_P, y, f"{P[c]:.3f}", ha="center", va="center", fontsize=8)
+        ax.text(x_P + 0.65, y, names[c], ha="left", va="center", fontsize=9)
+    ax.text((x_F + x_S) / 2, top + 0.1, "weights $w_k^c$", ha="center", fontsize=9)
+    bias_txt = " + b_c" if bias is not None else ""
+    ax.text(x_S, top + 0.4, f"$S_c = \\sum_k w_k^c F_k{bias_txt}$", ha="center", fontsize=10)
+    ax.text((x_S + x_P) / 2, yc[0] + 0.35, "softmax", ha="center", fontsize=9)
+    ax.text(x_P, top + 0.4, "$P_c$", ha="center", fontsize=11)
+    # the CAM path: the same weights, before pooling
+    m_side, x_m = 1.7, 4.6
+    mmax = max(float(np.abs(M).max()), 1e-12)
+    for c in range(C):
+        x0 = x_m + c * (m_side + 0.7)
+        ax.imshow(M[c], cmap="jet", vmin=min(0.0, float(M.min())), vmax=mmax,
+                  extent=(x0, x0 + m_side, 0.2, 0.2 + m_side))  # fmt: skip
+        ax.text(x0 + m_side / 2, 0.2 + m_side + 0.12, f"$M_{{{c + 1}}}$ ({names[c]})",
+                ha="center", fontsize=9)  # fmt: skip
+        ax.text(x0 + m_side / 2, -0.15, f"mean {M[c].mean():.3f} $= S_{{{c + 1}}}$"
+                + (f" $- b_{{{c + 1}}}$" if bias is not None else ""),
+                ha="center", va="top", fontsize=8)  # fmt: skip
+    ax.annotate(
+        "",
+        xy=(x_m - 0.1, 0.2 + m_side / 2),
+        xytext=(x_f + s / 2, ys[-1] - s / 2 - 0.1),
+        arrowprops={**arrow, "connectionstyle": "angle,angleA=-90,angleB=180,rad=0"},
+    )
+    ax.text(x_f + s / 2 + 0.15, 1.5, "the same $w_k^c$ before pooling:\n"
+            "$M_c(x, y) = \\sum_k w_k^c f_k(x, y)$", ha="left", va="center", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig

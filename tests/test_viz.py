@@ -54,3 +54,28 @@ def test_cam_grid_and_boxes_draw():
     plt.close("all")
     with pytest.raises(ValueError, match="one label each"):
         cam_grid(img, torch.rand(3, 4, 4), ["a"])
+
+
+def test_cam_architecture_draws_the_toy_and_refuses_bad_shapes():
+    from camutils.viz import cam_architecture
+
+    f = np.random.default_rng(0).random((3, 4, 4))
+    w = np.array([[0.3, 0.5, 0.1], [0.4, 0.6, 0.8]])
+    fig = cam_architecture(f, w, ["Dog", "Cat"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    S = w @ f.mean(axis=(1, 2))
+    assert f"{S[1]:.3f}" in texts  # S_c printed in its box
+    assert any(t.startswith(f"mean {S[0]:.3f}") for t in texts)  # mean of M_c under the map
+    assert len(fig.axes[0].images) == 3 + 2  # K feature maps and C class maps
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"\(C, K\)"):
+        cam_architecture(f, w.T)
+    with pytest.raises(ValueError, match="small"):
+        cam_architecture(np.ones((9, 2, 2)), np.ones((2, 9)))
+
+
+def test_diverging_limits_are_symmetric():
+    from camutils.viz import diverging_limits
+
+    assert diverging_limits(torch.tensor([[-2.0, 0.5]])) == (-2.0, 2.0)
+    assert diverging_limits(np.zeros(3)) == (-1.0, 1.0)
