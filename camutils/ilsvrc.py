@@ -36,28 +36,36 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
+import stat
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
 from torch import Tensor
 
 __all__ = [
     "BLACKLIST_NAMES",
+    "MAX_PIXELS",
     "ILSVRCVal",
+    "ImageTooLarge",
     "JpegInfo",
     "LayoutError",
     "Record",
+    "Solution",
     "SyntheticVal",
     "TYPICAL_SIZES",
     "UnreadableImage",
+    "box_problem",
     "boxes_tensor",
+    "check_pixels",
     "decode_image",
     "detect_layout",
     "jpeg_info",
@@ -65,7 +73,10 @@ __all__ = [
     "open_ilsvrc",
     "parse_solution_csv",
     "parse_voc_xml",
+    "read_annotation_bytes",
     "read_blacklist",
+    "read_image_bytes",
+    "read_solution_csv",
     "read_synset_mapping",
     "val_stem",
 ]
@@ -85,6 +96,14 @@ BLACKLIST_NAMES = (
     "ILSVRC2014_clsloc_validation_blacklist.txt",
 )
 _WNID = re.compile(r"^n\d{8}$")
+# The most pixels an image may have to be decoded: PIL's Image.MAX_IMAGE_PIXELS convention
+# (1024 * 1024 * 1024 // 4 // 3, about 89.5 M pixels, a 3-byte-per-pixel image of a quarter
+# GiB). A JPEG of a few hundred bytes can declare 65500 x 65500 pixels (12.9 GB decoded).
+MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+# Annotation files larger than this are refused unread (a devkit XML is about 1 kB).
+MAX_ANNOTATION_BYTES = 16 * 1024 * 1024
+# Box coordinates at or beyond this are refused (they cannot be an image's pixels).
+MAX_COORDINATE = 2**31 - 1
 
 
 class LayoutError(FileNotFoundError):
@@ -93,6 +112,10 @@ class LayoutError(FileNotFoundError):
 
 class UnreadableImage(ValueError):
     """An image file that neither libjpeg (torchvision) nor PIL can decode."""
+
+
+class ImageTooLarge(UnreadableImage):
+    """An image whose header declares more pixels than the limit: refused before decoding."""
 
 
 # --------------------------------------------------------------------------- records
@@ -197,15 +220,86 @@ class ILSVRCVal:
 
 # --------------------------------------------------------------------------- annotation files
 def _box(xmin: str, ymin: str, xmax: str, ymax: str, where: str) -> Box:
+    """One inclusive box from its four coordinates as written, checked: numbers, finite, in
+    ``[0, MAX_COORDINATE]``, ``xmin <= xmax`` and ``ymin <= ymax`` (fractions are rounded)."""
+    found = (xmin, ymin, xmax, ymax)
     try:
-        box = tuple(int(round(float(v))) for v in (xmin, ymin, xmax, ymax))
+        values = [float(v) for v in found]
     except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"{where}: box coordinates must be numbers; found {xmin, ymin, xmax, ymax}"
-        ) from e
+        raise ValueError(f"{where}: box coordinates must be numbers; found {found}") from e
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: box coordinates must be finite numbers; found {found}")
+    box = tuple(int(round(v)) for v in values)
+    if min(box) < 0:
+        raise ValueError(f"{where}: box {box} has a negative coordinate (pixels start at 0)")
+    if max(box) > MAX_COORDINATE:
+        raise ValueError(f"{where}: box {box} has a coordinate beyond {MAX_COORDINATE}")
     if box[2] < box[0] or box[3] < box[1]:
         raise ValueError(f"{where}: box {box} has xmax < xmin or ymax < ymin")
     return box  # type: ignore[return-value]
+
+
+def box_problem(boxes: Iterable[Box], height: int, width: int) -> str | None:
+    """Why these inclusive boxes cannot belong to a ``height x width`` image (a box that is not
+    inside ``[0, width - 1] x [0, height - 1]``, or is flipped), or ``None`` when they can.
+
+    Example:
+        >>> box_problem([(0, 0, 499, 374)], 375, 500) is None
+        True
+        >>> box_problem([(0, 0, 500, 374)], 375, 500)
+        'box (0, 0, 500, 374) lies outside the 500 x 375 image (x in 0..499, y in 0..374)'
+    """
+    for box in boxes:
+        x0, y0, x1, y1 = box
+        if not (0 <= x0 <= x1 < width and 0 <= y0 <= y1 < height):
+            return (
+                f"box {tuple(box)} lies outside the {width} x {height} image "
+                f"(x in 0..{width - 1}, y in 0..{height - 1})"
+            )
+    return None
+
+
+def _utf8(raw: bytes) -> tuple[str, str | None]:
+    """``raw`` as text, and what is wrong with it when it is not UTF-8 (the text then holds
+    surrogate escapes, as Python's file names do)."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        detail = f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+        return raw.decode("utf-8", "surrogateescape"), detail
+
+
+def read_annotation_bytes(path: str | os.PathLike, max_bytes: int = MAX_ANNOTATION_BYTES) -> bytes:
+    """The bytes of an annotation file; ``ValueError`` naming it when it cannot be read, is not
+    a regular file (a FIFO, a device) or is larger than ``max_bytes``."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path}: cannot read the annotation (not a regular file)")
+        if st.st_size > max_bytes:
+            raise ValueError(
+                f"{path}: annotation of {st.st_size:,} bytes, over the limit of {max_bytes:,}"
+            )
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the annotation ({e.strerror or e})") from e
+    if len(data) > max_bytes:
+        raise ValueError(f"{path}: annotation over the limit of {max_bytes:,} bytes")
+    return data
+
+
+def _parse_xml(text: str | bytes, where: str):  # noqa: ANN202 - an ElementTree element
+    """Untrusted XML: entity declarations and external references are refused (defusedxml)."""
+    try:
+        return SafeET.fromstring(text)
+    except SafeET.ParseError as e:
+        raise ValueError(f"{where}: not valid XML ({e})") from e
+    except DefusedXmlException as e:
+        raise ValueError(
+            f"{where}: XML entities and external references are refused ({e!r})"
+        ) from e
 
 
 def parse_voc_xml(
@@ -216,8 +310,10 @@ def parse_voc_xml(
     Args:
         source: a path, or the XML text itself (``str`` starting with ``<`` or ``bytes``).
 
-    Raises ``ValueError`` naming the file for malformed XML, a missing ``<name>``/``<bndbox>``,
-    or a box with ``xmax < xmin``.
+    Raises ``ValueError`` naming the file for an unreadable file, malformed XML, XML with entity
+    declarations (parsed with ``defusedxml``: no entity expansion, no external references), a
+    missing ``<name>``/``<bndbox>``, a ``<size>`` that is not two positive integers, or a box
+    that is not finite, negative, or has ``xmax < xmin``.
 
     Example:
         >>> xml = ("<annotation><size><width>500</width><height>375</height></size>"
@@ -230,14 +326,8 @@ def parse_voc_xml(
         where, text = "<xml text>", source
     else:
         where = str(source)
-        try:
-            text = Path(source).read_bytes()
-        except OSError as e:
-            raise ValueError(f"{where}: cannot read the annotation ({e})") from e
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as e:
-        raise ValueError(f"{where}: not valid XML ({e})") from e
+        text = read_annotation_bytes(source)
+    root = _parse_xml(text, where)
     size = None
     w, h = root.findtext("size/width"), root.findtext("size/height")
     if w is not None and h is not None:
@@ -245,6 +335,8 @@ def parse_voc_xml(
             size = (int(h), int(w))
         except ValueError as e:
             raise ValueError(f"{where}: <size> must hold integers; found {w!r} x {h!r}") from e
+        if min(size) < 1:
+            raise ValueError(f"{where}: <size> must be positive; found {w!r} x {h!r}")
     objects = []
     for obj in root.iter("object"):
         name = (obj.findtext("name") or "").strip()
@@ -256,10 +348,97 @@ def parse_voc_xml(
     return size, objects
 
 
+class Solution(NamedTuple):
+    """Kaggle's ``LOC_val_solution.csv`` as read by :func:`read_solution_csv`."""
+
+    boxes: dict[str, list[tuple[str, Box]]]  # ImageId -> [(wnid, box), ...]
+    problems: dict[str, str]  # ImageId -> why its row cannot be used ("FILE:LINE: ...")
+
+
+_CSV_HEADER = ["ImageId", "PredictionString"]
+
+
+def _solution_row(text: str, where: str) -> tuple[str, list[tuple[str, Box]]]:
+    """``(ImageId, [(wnid, box), ...])`` of one row; ``ValueError`` saying what is wrong."""
+    try:
+        row = next(csv.reader([text]))
+    except csv.Error as e:
+        raise ValueError(f"{where}: {e}") from e
+    if len(row) < 2:
+        raise ValueError(f"{where}: expected 'ImageId,PredictionString'; found {row!r}")
+    tokens = row[1].split()
+    if len(tokens) % 5:
+        raise ValueError(
+            f"{where}: PredictionString must be groups of 'wnid xmin ymin xmax ymax'; found "
+            f"{len(tokens)} tokens"
+        )
+    objects = [
+        (tokens[i], _box(*tokens[i + 1 : i + 5], where=where)) for i in range(0, len(tokens), 5)
+    ]
+    return row[0].strip(), objects
+
+
+def read_solution_csv(path: str | os.PathLike) -> Solution:
+    """Read Kaggle's ``LOC_val_solution.csv`` row by row: the boxes of each ``ImageId``, and
+    for each image whose row cannot be used (not UTF-8, not CSV, a bad box, a second row for
+    the same image) the reason, naming the file and line.
+
+    Raises ``ValueError`` naming the file and line 1 when the file cannot be read or does not
+    start with the header ``ImageId,PredictionString`` (a UTF-8 byte-order mark is accepted).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from e
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    header, bad = _utf8(lines[0].removesuffix(b"\r"))
+    if bad:
+        raise ValueError(f"{path}:1: expected the header 'ImageId,PredictionString'; {bad}")
+    found = next(csv.reader([header]), [])
+    if [h.strip() for h in found[:2]] != _CSV_HEADER:
+        raise ValueError(
+            f"{path}:1: expected the header 'ImageId,PredictionString'; found {found!r}"
+        )
+    boxes: dict[str, list[tuple[str, Box]]] = {}
+    problems: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for line_no, raw in enumerate(lines[1:], start=2):
+        raw = raw.removesuffix(b"\r")
+        if not raw.strip():
+            continue
+        text, bad = _utf8(raw)
+        where = f"{path}:{line_no}"
+        stem = text.split(",", 1)[0].strip().strip('"')  # what the row is about, at least
+        try:
+            if bad:
+                raise ValueError(f"{where}: {bad}")
+            stem, objects = _solution_row(text, where)
+        except ValueError as e:
+            objects, problem = [], str(e)
+        else:
+            problem = None
+        if stem in first_line:
+            problems[stem] = (
+                f"{where}: a second row for {stem} (the first is {path.name}:{first_line[stem]}); "
+                "one row per image expected"
+            )
+            boxes.pop(stem, None)
+            continue
+        first_line[stem] = line_no
+        if problem is not None:
+            problems[stem] = problem
+        else:
+            boxes[stem] = objects
+    return Solution(boxes, problems)
+
+
 def parse_solution_csv(path: str | os.PathLike) -> dict[str, list[tuple[str, Box]]]:
     """Read Kaggle's ``LOC_val_solution.csv``: ``{ImageId: [(wnid, box), ...]}``.
 
     ``PredictionString`` holds repeated ``wnid xmin ymin xmax ymax`` groups (inclusive pixels).
+    Raises ``ValueError`` naming the file and line of the first row that cannot be used
+    (:func:`read_solution_csv` reads past them).
 
     Example:
         >>> import tempfile, pathlib
@@ -269,45 +448,37 @@ def parse_solution_csv(path: str | os.PathLike) -> dict[str, list[tuple[str, Box
         >>> parse_solution_csv(p)["ILSVRC2012_val_00008726"]
         [('n02119789', (255, 142, 454, 329)), ('n02119789', (44, 21, 322, 295))]
     """
-    path = Path(path)
-    out: dict[str, list[tuple[str, Box]]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
-            raise ValueError(
-                f"{path}: expected the header 'ImageId,PredictionString'; found {header!r}"
-            )
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) < 2:
-                raise ValueError(
-                    f"{path}:{line_no}: expected 'ImageId,PredictionString'; found {row!r}"
-                )
-            stem, tokens = row[0].strip(), row[1].split()
-            if len(tokens) % 5:
-                raise ValueError(
-                    f"{path}:{line_no}: PredictionString must be groups of 'wnid xmin ymin xmax "
-                    f"ymax'; found {len(tokens)} tokens"
-                )
-            where = f"{path}:{line_no}"
-            out[stem] = [
-                (tokens[i], _box(*tokens[i + 1 : i + 5], where=where))
-                for i in range(0, len(tokens), 5)
-            ]
+    solution = read_solution_csv(path)
+    if solution.problems:
+        raise ValueError(min(solution.problems.values(), key=_line_of))
+    return solution.boxes
+
+
+def _line_of(problem: str) -> int:
+    match = re.search(r":(\d+): ", problem)
+    return int(match.group(1)) if match else 0
+
+
+def _text_lines(path: Path) -> Iterable[tuple[int, str]]:
+    """``(line number, text)`` of a small UTF-8 text file; ``ValueError`` naming the file (and
+    the line) when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from e
+    out = []
+    for line_no, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
+        text, bad = _utf8(raw)
+        if bad:
+            raise ValueError(f"{path}:{line_no}: {bad}")
+        out.append((line_no, text))
     return out
 
 
 def read_synset_mapping(path: str | os.PathLike) -> list[str]:
     """Read ``LOC_synset_mapping.txt`` (``n01440764 tench, Tinca tinca``): the wnids, line i =
-    class i."""
-    wnids = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                wnids.append(line.split()[0])
-    return wnids
+    class i. ``ValueError`` naming the file and line when it is not UTF-8 text."""
+    return [text.split()[0] for _, text in _text_lines(Path(path)) if text.strip()]
 
 
 def val_stem(index: int) -> str:
@@ -336,11 +507,11 @@ def read_blacklist(path: str | os.PathLike) -> frozenset[str]:
     if not path.is_file():
         raise FileNotFoundError(f"blacklist file {path} not found")
     stems = set()
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in _text_lines(path):
         token = line.strip()
         if not token or token.startswith("#"):
             continue
-        if token.isdigit():
+        if token.isascii() and token.isdigit() and len(token) <= 12:
             stems.add(val_stem(int(token)))
         elif token.startswith("ILSVRC2012_val_"):
             stems.add(Path(token).stem)
@@ -409,12 +580,40 @@ def jpeg_info(data: bytes | bytearray | memoryview) -> JpegInfo | None:
     return None
 
 
-def _pil_decode(data: bytes) -> Tensor:
+def check_pixels(height: int, width: int, max_pixels: int | None, name: str = "image") -> None:
+    """Raise :class:`ImageTooLarge` when a ``height x width`` image is over ``max_pixels``
+    (``None``: no limit), before anything is decoded."""
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageTooLarge(
+            f"{name}: {width} x {height} = {height * width:,} pixels, over the limit of "
+            f"{max_pixels:,} (max_pixels); not decoded"
+        )
+
+
+def read_image_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of an image file; :class:`UnreadableImage` naming it when it cannot be read
+    (missing, a symbolic link to nowhere or to itself, no permission) or is not a regular file
+    (a FIFO or a device would block or never end)."""
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UnreadableImage(f"{path.name}: not a regular file")
+        return path.read_bytes()
+    except OSError as e:
+        raise UnreadableImage(f"{path.name}: cannot read ({e.strerror or e})") from e
+
+
+def _pil_decode(data: bytes, max_pixels: int | None, name: str) -> Tensor:
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(io.BytesIO(data)) as im:
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as e:  # PIL's own limit, 2 x MAX_IMAGE_PIXELS
+            raise ImageTooLarge(f"{name}: {e} Not decoded.") from e
+        with im:
+            check_pixels(im.height, im.width, max_pixels, name)  # only the header is read yet
             im.load()
             rgb = im.convert("RGB")
     return (
@@ -425,13 +624,18 @@ def _pil_decode(data: bytes) -> Tensor:
     )
 
 
-def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tensor:
+def decode_image(
+    data: bytes | bytearray | Tensor, name: str = "image", max_pixels: int | None = MAX_PIXELS
+) -> Tensor:
     """Decode an image file's bytes into a ``(3, H, W)`` uint8 RGB tensor on the CPU.
 
     libjpeg-turbo (``torchvision.io.decode_jpeg``, which converts grayscale and CMYK to RGB)
     first; PIL for anything else it can open (a PNG with a ``.JPEG`` name, some odd JPEGs).
     A truncated or corrupt file raises :class:`UnreadableImage` naming it: the pipeline counts
-    and reports it and carries on.
+    and reports it and carries on. An image whose header declares more than ``max_pixels``
+    pixels (default :data:`MAX_PIXELS`, PIL's convention; ``None`` for no limit) raises
+    :class:`ImageTooLarge` before any pixel is decoded (PIL's own limit, twice its
+    ``Image.MAX_IMAGE_PIXELS``, still applies to the files PIL decodes).
 
     Example:
         >>> from PIL import Image
@@ -451,7 +655,9 @@ def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tenso
     if not raw:
         raise UnreadableImage(f"{name}: empty file")
     first_error = None
-    if jpeg_info(raw) is not None:
+    info = jpeg_info(raw)
+    if info is not None:
+        check_pixels(info.height, info.width, max_pixels, name)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -460,7 +666,9 @@ def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tenso
         except RuntimeError as e:
             first_error = e
     try:
-        return _pil_decode(raw)
+        return _pil_decode(raw, max_pixels, name)
+    except ImageTooLarge:
+        raise
     except Exception as e:  # noqa: BLE001 - PIL raises many types for bad files
         detail = f"{first_error}; " if first_error else ""
         msg = f"{detail}{type(e).__name__}: {e}".replace("\n", " ")
@@ -468,13 +676,33 @@ def decode_image(data: bytes | bytearray | Tensor, name: str = "image") -> Tenso
 
 
 # --------------------------------------------------------------------------- layouts
-def _images_in(folder: Path) -> dict[str, Path]:
-    out = {}
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symbolic link to itself, say: not a folder
+        return False
+
+
+def _files_by_stem(
+    folder: Path, suffixes: tuple[str, ...]
+) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """The files of ``folder`` whose names end with one of ``suffixes`` (any case), by stem:
+    ``(stems with one file, stems with several files)`` (``X.JPEG`` beside ``X.jpg``). An entry
+    that cannot be examined (a symbolic link to itself) counts as a file: reading it fails, and
+    that is reported."""
+    found: dict[str, list[Path]] = {}
     with os.scandir(folder) as it:
         for e in it:
-            if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES):
-                out[Path(e.name).stem] = Path(e.path)
-    return out
+            if e.name.lower().endswith(suffixes) and not _is_dir(e):
+                found.setdefault(Path(e.name).stem, []).append(Path(e.path))
+    single = {stem: paths[0] for stem, paths in found.items() if len(paths) == 1}
+    several = {stem: sorted(paths) for stem, paths in found.items() if len(paths) > 1}
+    return single, several
+
+
+def _duplicates(what: str, stem: str, paths: Sequence[Path], base: Path) -> str:
+    names = ", ".join(str(p.relative_to(base)) for p in paths)
+    return f"{what}: {len(paths)} files for {stem} ({names} in {base}); one expected"
 
 
 def _count_suffix(folder: Path, suffix: str, stop: int = 1) -> int:
@@ -645,108 +873,127 @@ def _make_record(
 
 
 def _read_devkit(root: Path, index: Mapping[str, int]) -> tuple[list[Record], list[str]]:
-    images = _images_in(root / DEVKIT_IMAGES)
+    folder = root / DEVKIT_IMAGES
+    images, several = _files_by_stem(folder, IMAGE_SUFFIXES)
     boxes_dir = _devkit_boxes_dir(root)
     assert boxes_dir is not None
-    xmls = {p.stem: p for p in boxes_dir.iterdir() if p.suffix.lower() == ".xml"}
+    xmls, several_xmls = _files_by_stem(boxes_dir, (".xml",))
     records = []
-    for stem in sorted(images):
-        xml = xmls.get(stem)
-        if xml is None:
-            records.append(
-                _make_record(
-                    stem,
-                    images[stem],
-                    None,
-                    None,
-                    index,
-                    problem=f"missing annotation: no {stem}.xml in {boxes_dir}",
-                )  # fmt: skip
-            )
+    for stem in sorted(images.keys() | several.keys()):
+        if stem in several:
+            problem = _duplicates("duplicate image", stem, several[stem], folder)
+            records.append(_make_record(stem, several[stem][0], None, None, index, problem=problem))
             continue
+        records.append(
+            _xml_record(stem, images[stem], xmls.get(stem), several_xmls.get(stem), index,
+                        missing=f"no {stem}.xml in {boxes_dir}", base=boxes_dir)
+        )  # fmt: skip
+    orphans = sorted((xmls.keys() | several_xmls.keys()) - images.keys() - several.keys())
+    return records, orphans
+
+
+def _xml_record(
+    stem: str,
+    image: Path,
+    xml: Path | None,
+    several_xmls: Sequence[Path] | None,
+    index: Mapping[str, int],
+    missing: str,
+    base: Path,
+    wnid: str | None = None,
+) -> Record:
+    """The record of an image from its XML annotation (a problem when there is none, several,
+    or it cannot be read)."""
+    if several_xmls:
+        problem = _duplicates("bad annotation", stem, several_xmls, base)
+    elif xml is None:
+        problem = f"missing annotation: {missing}"
+    else:
         try:
             size, objects = parse_voc_xml(xml)
         except ValueError as e:
-            records.append(
-                _make_record(stem, images[stem], None, None, index, problem=f"bad annotation: {e}")
-            )
-            continue
-        records.append(_make_record(stem, images[stem], objects, size, index))
-    orphans = sorted(set(xmls) - set(images))
-    return records, orphans
+            problem = f"bad annotation: {e}"
+        else:
+            return _make_record(stem, image, objects, size, index, wnid=wnid)
+    return _make_record(stem, image, None, None, index, problem=problem, wnid=wnid)
 
 
 def _read_kaggle(
     root: Path, index: Mapping[str, int], notes: list[str]
 ) -> tuple[list[Record], list[str]]:
-    images = _images_in(root / KAGGLE_IMAGES)
-    solution = parse_solution_csv(root / KAGGLE_SOLUTION)
-    mapping = root / KAGGLE_SYNSETS
-    if mapping.is_file():
-        wnids = read_synset_mapping(mapping)
-        order = sorted(index, key=index.__getitem__)
-        if wnids != order:
-            notes.append(
-                f"{KAGGLE_SYNSETS} lists {len(wnids)} classes in an order different from the "
-                "model's; class indices follow the model's (sorted-wnid) order"
-            )
+    folder = root / KAGGLE_IMAGES
+    images, several = _files_by_stem(folder, IMAGE_SUFFIXES)
+    solution = read_solution_csv(root / KAGGLE_SOLUTION)
+    _check_synset_mapping(root / KAGGLE_SYNSETS, index, notes)
     records = []
-    for stem in sorted(images):
-        objects = solution.get(stem)
-        if objects is None:
-            records.append(
-                _make_record(
-                    stem,
-                    images[stem],
-                    None,
-                    None,
-                    index,
-                    problem=f"missing annotation: no row {stem} in {KAGGLE_SOLUTION}",
-                )  # fmt: skip
-            )
-            continue
-        records.append(_make_record(stem, images[stem], objects, None, index))
-    orphans = sorted(set(solution) - set(images))
+    for stem in sorted(images.keys() | several.keys()):
+        if stem in several:
+            problem = _duplicates("duplicate image", stem, several[stem], folder)
+            records.append(_make_record(stem, several[stem][0], None, None, index, problem=problem))
+        elif stem in solution.problems:
+            problem = f"bad annotation: {solution.problems[stem]}"
+            records.append(_make_record(stem, images[stem], None, None, index, problem=problem))
+        elif stem in solution.boxes:
+            records.append(_make_record(stem, images[stem], solution.boxes[stem], None, index))
+        else:
+            problem = f"missing annotation: no row {stem} in {KAGGLE_SOLUTION}"
+            records.append(_make_record(stem, images[stem], None, None, index, problem=problem))
+    annotated = solution.boxes.keys() | solution.problems.keys()
+    orphans = sorted(annotated - images.keys() - several.keys())
     return records, orphans
+
+
+def _check_synset_mapping(path: Path, index: Mapping[str, int], notes: list[str]) -> None:
+    """A note when Kaggle's synset mapping lists the classes in another order (or is
+    unreadable): class indices follow the model's order either way."""
+    if not path.is_file():
+        return
+    try:
+        wnids = read_synset_mapping(path)
+    except ValueError as e:
+        notes.append(f"{e}: the class order of {KAGGLE_SYNSETS} was not checked")
+        return
+    if wnids != sorted(index, key=index.__getitem__):
+        notes.append(
+            f"{KAGGLE_SYNSETS} lists {len(wnids)} classes in an order different from the "
+            "model's; class indices follow the model's (sorted-wnid) order"
+        )
 
 
 def _read_torchvision(root: Path, index: Mapping[str, int]) -> tuple[list[Record], list[str]]:
     val = root / "val" if (root / "val").is_dir() else root
     xml_dirs = [root / rel for rel in TORCHVISION_BOXES if (root / rel).is_dir()]
-    shared_xmls: dict[str, Path] = {}
-    for d in xml_dirs[:1]:
-        shared_xmls = {p.stem: p for p in d.iterdir() if p.suffix.lower() == ".xml"}
-    records = []
-    seen = set()
+    shared: dict[str, Path] = {}
+    shared_several: dict[str, list[Path]] = {}
+    if xml_dirs:
+        shared, shared_several = _files_by_stem(xml_dirs[0], (".xml",))
+    found: dict[str, list[Path]] = {}
     for d in _wnid_dirs(val):
-        for stem, path in sorted(_images_in(d).items()):
-            seen.add(stem)
-            xml = path.with_suffix(".xml")
-            if not xml.is_file():
-                xml = shared_xmls.get(stem)
-            if xml is None:
-                records.append(
-                    _make_record(
-                        stem,
-                        path,
-                        None,
-                        None,
-                        index,
-                        wnid=d.name,
-                        problem=f"missing annotation: no {stem}.xml beside the image"
-                        + (f" nor in {xml_dirs[0]}" if xml_dirs else ""),
-                    )  # fmt: skip
-                )
-                continue
-            try:
-                size, objects = parse_voc_xml(xml)
-            except ValueError as e:
-                records.append(_make_record(stem, path, None, None, index, wnid=d.name,
-                                            problem=f"bad annotation: {e}"))  # fmt: skip
-                continue
-            records.append(_make_record(stem, path, objects, size, index, wnid=d.name))
-    records.sort(key=lambda r: r.stem)
-    orphans = sorted(set(shared_xmls) - seen)
+        images, several = _files_by_stem(d, IMAGE_SUFFIXES)
+        for stem, path in images.items():
+            found.setdefault(stem, []).append(path)
+        for stem, paths in several.items():
+            found.setdefault(stem, []).extend(paths)
+    elsewhere = f" nor in {xml_dirs[0]}" if xml_dirs else ""
+    records = []
+    for stem in sorted(found):
+        paths = sorted(found[stem])
+        if len(paths) > 1:  # in one folder under two names, or in several class folders
+            problem = _duplicates("duplicate image", stem, paths, val)
+            records.append(_make_record(stem, paths[0], None, None, index, problem=problem))
+            continue
+        path = paths[0]
+        beside = path.with_suffix(".xml")
+        if beside.is_file():
+            xml, several_xmls, base = beside, None, path.parent
+        else:
+            xml, several_xmls = shared.get(stem), shared_several.get(stem)
+            base = xml_dirs[0] if xml_dirs else path.parent
+        records.append(
+            _xml_record(stem, path, xml, several_xmls, index, missing=f"no {stem}.xml beside the image{elsewhere}",
+                        base=base, wnid=path.parent.name)
+        )  # fmt: skip
+    orphans = sorted((shared.keys() | shared_several.keys()) - found.keys())
     return records, orphans
 
 

@@ -1,7 +1,10 @@
 """ILSVRC readers: the three layouts, the bundled sample, and the bad inputs a real copy holds."""
 
 import io
+import os
 import shutil
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +12,11 @@ import torch
 from PIL import Image
 
 from camutils.ilsvrc import (
+    MAX_PIXELS,
+    ImageTooLarge,
     LayoutError,
     UnreadableImage,
+    box_problem,
     decode_image,
     detect_layout,
     jpeg_info,
@@ -19,6 +25,8 @@ from camutils.ilsvrc import (
     parse_solution_csv,
     parse_voc_xml,
     read_blacklist,
+    read_image_bytes,
+    read_solution_csv,
     val_stem,
 )
 from camutils.models import imagenet_classes
@@ -86,6 +94,50 @@ def test_corrupt_and_empty_files_raise_unreadable_with_the_name(picture):
             decode_image(bad, name="photo_1")
 
 
+def _declaring(data: bytes, height: int, width: int) -> bytes:
+    """``data`` (a JPEG or a PNG) with its header patched to declare ``height x width``."""
+    out = bytearray(data)
+    if out.startswith(b"\xff\xd8"):
+        sof = out.index(b"\xff\xc0")
+        out[sof + 5 : sof + 9] = bytes([height >> 8, height & 255, width >> 8, width & 255])
+    else:
+        ihdr = out.index(b"IHDR")
+        out[ihdr + 4 : ihdr + 12] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+        out[ihdr + 17 : ihdr + 21] = zlib.crc32(bytes(out[ihdr : ihdr + 17])).to_bytes(4, "big")
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_images_over_the_pixel_limit_are_refused_before_decoding(picture, fmt):
+    assert MAX_PIXELS == Image.MAX_IMAGE_PIXELS  # PIL's convention
+    data = _encode(picture, fmt)
+    assert decode_image(data, max_pixels=30 * 40).shape == (3, 30, 40)
+    with pytest.raises(
+        ImageTooLarge, match=r"photo: 40 x 30 = 1,200 pixels, over the limit of 1,199"
+    ):
+        decode_image(data, "photo", max_pixels=30 * 40 - 1)
+    bomb = _declaring(data, 20000, 20000)
+    assert len(bomb) < 4000
+    with pytest.raises(
+        ImageTooLarge, match="20000 x 20000" if fmt == "JPEG" else "400000000 pixels"
+    ):
+        decode_image(bomb)  # the default limit; it would take 1.2 GB decoded
+    assert issubclass(ImageTooLarge, UnreadableImage)
+
+
+def test_image_files_that_cannot_be_read_raise_unreadable(tmp_path):
+    loop = tmp_path / "loop.JPEG"
+    os.symlink(loop.name, loop)
+    with pytest.raises(UnreadableImage, match="loop.JPEG: cannot read"):
+        read_image_bytes(loop)
+    fifo = tmp_path / "fifo.JPEG"
+    os.mkfifo(fifo)
+    with pytest.raises(UnreadableImage, match="fifo.JPEG: not a regular file"):
+        read_image_bytes(fifo)  # would block for ever
+    with pytest.raises(UnreadableImage, match="gone.JPEG: cannot read"):
+        read_image_bytes(tmp_path / "gone.JPEG")
+
+
 # --------------------------------------------------------------------------- annotation files
 def test_voc_xml_with_several_objects():
     xml = (
@@ -113,6 +165,49 @@ def test_voc_xml_errors_name_the_file(tmp_path):
         parse_voc_xml(flipped)
 
 
+@pytest.mark.parametrize(
+    ("coords", "message"),
+    [
+        (("1e999", "0", "5", "5"), "finite"),
+        (("nan", "0", "5", "5"), "finite"),
+        (("-1", "0", "5", "5"), "negative"),
+        (("0", "0", "1e12", "5"), "beyond"),
+        (("a", "0", "5", "5"), "must be numbers"),
+        (("9", "0", "3", "5"), "xmax < xmin"),
+    ],
+)
+def test_voc_xml_bad_coordinates_are_value_errors(coords, message):
+    xml = (
+        "<annotation><object><name>n1</name><bndbox>"
+        + "".join(
+            f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), coords, strict=True)
+        )
+        + "</bndbox></object></annotation>"
+    )
+    with pytest.raises(ValueError, match=message):
+        parse_voc_xml(xml)
+
+
+def test_voc_xml_entities_are_refused_not_expanded(tmp_path):
+    body = "<annotation><object><name>&w;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>"
+    for decl in ('<!ENTITY w "n01751748">', '<!ENTITY w SYSTEM "file:///etc/hostname">'):
+        xml = tmp_path / "a.xml"
+        xml.write_text(f"<!DOCTYPE annotation [{decl}]>" + body)
+        with pytest.raises(ValueError, match=r"a\.xml: XML entities .* refused"):
+            parse_voc_xml(xml)
+
+
+def test_voc_xml_size_must_be_positive():
+    with pytest.raises(ValueError, match="<size> must be positive"):
+        parse_voc_xml("<annotation><size><width>0</width><height>5</height></size></annotation>")
+
+
+def test_box_problem_needs_every_box_inside_the_image():
+    assert box_problem([(0, 0, 499, 374), (10, 10, 20, 20)], 375, 500) is None
+    for box in [(0, 0, 500, 374), (0, 0, 499, 375), (-1, 0, 5, 5), (9, 0, 3, 5)]:
+        assert "outside the 500 x 375 image" in box_problem([(1, 1, 2, 2), box], 375, 500)
+
+
 def test_kaggle_solution_csv(tmp_path):
     p = tmp_path / "LOC_val_solution.csv"
     p.write_text(
@@ -134,12 +229,62 @@ def test_kaggle_solution_csv(tmp_path):
         parse_solution_csv(p)
 
 
+def test_kaggle_solution_rows_that_cannot_be_used_are_problems_of_their_image(tmp_path):
+    p = tmp_path / "LOC_val_solution.csv"
+    good = "n01751748 111 108 441 193"
+    p.write_bytes(
+        b"\xef\xbb\xbfImageId,PredictionString\r\n"  # a byte-order mark and CRLF
+        + f"a,{good}\r\n".encode()
+        + b"b,n01751748 1 2 3 \xff\r\n"
+        + f"c,n01751748 1 2 inf 4\nd,{good} {good * 0}\n".encode()
+        + f"e,{' '.join([good] * 6000)}\n".encode()  # over the csv module's field limit
+        + f"d,{good}\nf,n01751748 1 2 3\n".encode()
+    )
+    sol = read_solution_csv(p)
+    assert sol.boxes == {"a": [("n01751748", (111, 108, 441, 193))]}
+    assert set(sol.problems) == {"b", "c", "d", "e", "f"}
+    assert sol.problems["b"].startswith(f"{p}:3: not UTF-8 text (byte 0xff")
+    assert sol.problems["c"].startswith(f"{p}:4: box coordinates must be finite")
+    assert sol.problems["d"].startswith(
+        f"{p}:7: a second row for d (the first is LOC_val_solution.csv:5)"
+    )
+    assert sol.problems["e"].startswith(f"{p}:6: field larger than field limit")
+    assert sol.problems["f"].startswith(f"{p}:8: PredictionString must be groups")
+    with pytest.raises(ValueError, match=":3: not UTF-8"):
+        parse_solution_csv(p)  # the first row that cannot be used
+    p.write_bytes("ImageId,PredictionString\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=r"LOC_val_solution.csv:1: .*not UTF-8"):
+        read_solution_csv(p)
+
+
+def test_kaggle_rows_become_problems_of_their_images(synthetic, tmp_path):
+    kag = Path(shutil.copytree(synthetic["kaggle"].root, tmp_path / "kag"))
+    csv = kag / "LOC_val_solution.csv"
+    lines = csv.read_text().splitlines()
+    lines[2] = lines[2].rsplit(" ", 1)[0] + " -3"
+    csv.write_text("\n".join(lines + [lines[3]]) + "\n")
+    by_stem = {r.stem: r for r in open_ilsvrc(kag)}
+    assert (
+        by_stem[val_stem(2)].problem.startswith("bad annotation: ")
+        and "negative" in by_stem[val_stem(2)].problem
+    )
+    assert "a second row for " + val_stem(3) in by_stem[val_stem(3)].problem
+    assert sum(r.problem is None for r in by_stem.values()) == 10 - 3  # + the missing one
+
+
 def test_blacklist_indices_become_stems(tmp_path):
     p = tmp_path / "ILSVRC2015_clsloc_validation_blacklist.txt"
     p.write_text("36\n50\n\n49999\n")
     assert read_blacklist(p) == {val_stem(36), val_stem(50), val_stem(49999)}
     assert val_stem(36) == "ILSVRC2012_val_00000036"
     p.write_text("36\nfoo\n")
+    with pytest.raises(ValueError, match=":2: expected a validation image index"):
+        read_blacklist(p)
+
+    p.write_bytes(b"36\n\xff50\n")
+    with pytest.raises(ValueError, match=":2: not UTF-8 text"):
+        read_blacklist(p)
+    p.write_text("36\n\u00b2\n" + "9" * 5000 + "\n")  # a superscript two is a "digit"
     with pytest.raises(ValueError, match=":2: expected a validation image index"):
         read_blacklist(p)
 
@@ -267,6 +412,45 @@ def test_unknown_class_is_a_problem(synthetic, tmp_path):
     csv.write_text("\n".join(lines) + "\n")
     rec = {x.stem: x for x in open_ilsvrc(kag)}[stem]
     assert rec.problem.startswith("unknown class: n99999999") and rec.label == -1
+
+
+@pytest.mark.parametrize("layout", ["devkit", "kaggle", "torchvision"])
+def test_two_files_for_one_image_are_one_problem(synthetic, tmp_path, layout):
+    root = Path(shutil.copytree(synthetic[layout].root, tmp_path / layout))
+    first = open_ilsvrc(root).records[0]
+    shutil.copy(first.image, first.image.with_suffix(".jpg"))
+    val = open_ilsvrc(root)
+    rec = {r.stem: r for r in val}[first.stem]
+    assert len(val) == 10
+    assert rec.problem.startswith(f"duplicate image: 2 files for {first.stem}")
+    assert f"{first.stem}.JPEG" in rec.problem and f"{first.stem}.jpg" in rec.problem
+
+
+def test_one_image_in_two_class_folders_is_one_problem(synthetic, tmp_path):
+    tv = Path(shutil.copytree(synthetic["torchvision"].root, tmp_path / "tv"))
+    first = open_ilsvrc(tv).records[0]
+    other = tv / "val" / ("n01440764" if first.wnid != "n01440764" else "n01443537")
+    other.mkdir(exist_ok=True)
+    shutil.copy(first.image, other / first.image.name)
+    shutil.copy(first.image.with_suffix(".xml"), other / (first.stem + ".xml"))
+    rec = [r for r in open_ilsvrc(tv) if r.stem == first.stem]
+    assert len(rec) == 1 and rec[0].problem.startswith("duplicate image: 2 files")
+    assert other.name in rec[0].problem and first.wnid in rec[0].problem
+
+
+def test_unreadable_entries_in_the_image_folder_are_records_not_crashes(synthetic, tmp_path):
+    dev = Path(shutil.copytree(synthetic["devkit"].root, tmp_path / "dev"))
+    images = dev / "ILSVRC2012_img_val"
+    os.symlink(f"{val_stem(11)}.JPEG", images / f"{val_stem(11)}.JPEG")  # to itself
+    os.symlink("nowhere", images / f"{val_stem(12)}.JPEG")
+    (images / f"{val_stem(13)}.JPEG").mkdir()  # a folder is not an image
+    stems = [r.stem for r in open_ilsvrc(dev)]
+    assert stems == [val_stem(i) for i in range(1, 13)]
+    xml = dev / "ILSVRC2012_bbox_val_v3" / "val" / f"{val_stem(2)}.xml"
+    xml.unlink()
+    os.symlink(xml.name, xml)
+    rec = {r.stem: r for r in open_ilsvrc(dev)}[val_stem(2)]
+    assert rec.problem.startswith(f"bad annotation: {xml}: cannot read the annotation")
 
 
 # --------------------------------------------------------------------------- the bundled sample
