@@ -38,6 +38,7 @@ __all__ = [
     "Preprocess",
     "TopCAMs",
     "TORCHVISION_MODELS",
+    "from_hooks",
     "from_timm",
     "from_torchvision",
     "imagenet_classes",
@@ -443,6 +444,73 @@ def from_timm(
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         size = cfg.get("test_input_size", cfg.get("input_size", (3, 64, 64)))[-1]
         _check_split(model, cam_model, arch, size=size if cfg.get("fixed_input_size") else 64)
+    return cam_model
+
+
+class _HookBody(nn.Module):
+    """Runs the whole network and returns what a forward hook caught at ``target_layer``."""
+
+    def __init__(self, net: nn.Module, target_layer: nn.Module) -> None:
+        super().__init__()
+        self.network = net
+        object.__setattr__(self, "_target", target_layer)  # already a submodule of the network
+
+    def forward(self, x: Tensor) -> Tensor:
+        caught: list[Tensor] = []
+        handle = self._target.register_forward_hook(lambda _m, _i, out: caught.append(out))
+        try:
+            self.network(x)
+        finally:
+            handle.remove()  # the network is left as it was, even if its forward failed
+        if not caught:
+            raise RuntimeError("the target layer was not called by the network's forward")
+        return caught[-1]
+
+
+def from_hooks(
+    model: nn.Module,
+    target_layer: nn.Module,
+    head: nn.Linear,
+    pool: Literal["avg", "max"] = "avg",
+    class_names: Sequence[str] | None = None,
+    wnids: Sequence[str] | None = None,
+    preprocess: Preprocess | None = None,
+    name: str = "",
+    verify: bool = True,
+    size: int = 64,
+) -> CAMModel:
+    """A :class:`CAMModel` for any network, from an explicit target layer and linear head.
+
+    The body runs ``model(x)`` with a forward hook on ``target_layer`` and returns its output,
+    the features ``f_k(x, y)``; ``head`` (a submodule of ``model``) holds ``w_k^c``, so
+    ``M_c(x, y) = sum_k w_k^c f_k(x, y)`` and ``S_c = mean_{x,y} M_c + b_c``. This is the path
+    for networks :func:`load_model` does not know. The same checks as the other splits refuse,
+    with the reason, a layer whose output is not a ``(B, K, h, w)`` map, a head whose inputs
+    are not its channels (layers in between, as in VGG), and a split whose
+    ``head(pool(f))`` does not reproduce ``model(x)``.
+
+    Example:
+        >>> import torchvision
+        >>> net = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+        >>> cam_model = from_hooks(net, net.layer4, net.fc)
+        >>> cam_model(torch.randn(1, 3, 64, 64)).features.shape
+        torch.Size([1, 512, 2, 2])
+    """
+    arch = name or type(model).__name__
+    modules = list(model.modules())
+    for what, m in (("target_layer", target_layer), ("head", head)):
+        if not any(m is sub for sub in modules):
+            raise ValueError(f"{arch}: the {what} is not a submodule of the model")
+    if not isinstance(head, nn.Linear):
+        raise ValueError(
+            f"{arch} is not CAM-ready with this head: it is {type(head).__name__}, not one "
+            "nn.Linear (w_k^c); CAM needs the class score to be linear in the pooled features"
+        )
+    cam_model = CAMModel(
+        _HookBody(model, target_layer), head, pool, class_names, wnids, preprocess, arch
+    )
+    if verify:
+        _check_split(model, cam_model, arch, size=size)
     return cam_model
 
 

@@ -64,10 +64,14 @@ def overlay(
     alpha: float = 0.5,
     cmap: str = "jet",
     normalize: bool = True,
+    limits: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Blend a CAM (any resolution, upsampled bilinearly to the photo) over a photo.
 
     Returns an ``(H, W, 3)`` float array in ``[0, 1]``: ``(1 - alpha) * photo + alpha * colour``.
+    The map is min-max normalised (``normalize``) unless ``limits = (vmin, vmax)`` are given:
+    then ``vmin`` and ``vmax`` are the two ends of the colour map, for example symmetric limits
+    from :func:`diverging_limits` with ``cmap="RdBu_r"``, so that 0 is the neutral middle.
 
     Example:
         >>> overlay(np.zeros((8, 8, 3), np.uint8), torch.rand(2, 2)).shape
@@ -76,7 +80,12 @@ def overlay(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1]; found {alpha}")
     img = to_numpy_image(image).astype(np.float32) / 255.0
-    heat = _cam_on_image(cam, img.shape[0], img.shape[1], normalize)
+    heat = _cam_on_image(cam, img.shape[0], img.shape[1], normalize and limits is None)
+    if limits is not None:
+        lo, hi = limits
+        if not hi > lo:
+            raise ValueError(f"limits must be (vmin, vmax) with vmin < vmax; found {limits}")
+        heat = (heat - lo) / (hi - lo)
     colour = plt.get_cmap(cmap)(np.clip(heat, 0, 1))[..., :3]
     return np.clip((1 - alpha) * img + alpha * colour, 0.0, 1.0)  # no float overshoot past 1
 
@@ -88,11 +97,13 @@ def show_cam(
     ax: Axes | None = None,
     alpha: float = 0.5,
     cmap: str = "jet",
+    limits: tuple[float, float] | None = None,
 ) -> Axes:
-    """Draw one CAM over its photo on ``ax`` (a new figure if none)."""
+    """Draw one CAM over its photo on ``ax`` (a new figure if none); ``limits`` as in
+    :func:`overlay`."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(overlay(image, cam, alpha=alpha, cmap=cmap))
+    ax.imshow(overlay(image, cam, alpha=alpha, cmap=cmap, limits=limits))
     if title:
         ax.set_title(title, fontsize=10)
     ax.axis("off")
@@ -108,10 +119,14 @@ def cam_grid(
     alpha: float = 0.5,
     size: float = 3.0,
     show_image: bool = True,
+    cmap: str = "jet",
+    limits: tuple[float, float] | None = None,
 ) -> Figure:
     """The photo followed by one overlay per map, titled with class name and score.
 
-    ``cams``: ``(n, h, w)`` maps of one image (for example ``TopCAMs.cams[0]``).
+    ``cams``: ``(n, h, w)`` maps of one image (for example ``TopCAMs.cams[0]``). Each map is
+    min-max normalised, or, with ``limits``, drawn on that one shared scale with a colour bar
+    (``cmap="RdBu_r"`` and :func:`diverging_limits` for maps of differences).
     """
     if cams.ndim != 3 or len(labels) != cams.shape[0]:
         raise ValueError(
@@ -130,10 +145,16 @@ def cam_grid(
     score_list = [float(s) for s in scores] if scores is not None else None
     for i in range(cams.shape[0]):
         title = labels[i] if score_list is None else f"{labels[i]} {score_list[i]:.2f}"
-        show_cam(image, cams[i], title, ax=flat[i + int(show_image)], alpha=alpha)
+        show_cam(image, cams[i], title, ax=flat[i + int(show_image)], alpha=alpha, cmap=cmap,
+                 limits=limits)  # fmt: skip
     for ax in flat[n:]:
         ax.axis("off")
     fig.tight_layout()
+    if limits is not None:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(Normalize(*limits), cmap), ax=axes, shrink=0.6)
     return fig
 
 

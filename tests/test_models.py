@@ -244,3 +244,69 @@ def test_preprocess_geometry_and_normalisation():
 def test_every_sample_loads_as_rgb():
     for name in list_samples():
         assert load_sample(name).mode == "RGB"
+
+
+class _Caught:
+    """A forward hook that keeps the output of a layer, removed when the block ends."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+
+    def __enter__(self):
+        self.handle = self.layer.register_forward_hook(self.hook)
+        return self
+
+    def hook(self, module, inputs, out):
+        self.stored = out.detach()
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_hook_cam_equals_the_torchvision_split_on_resnet18():
+    from camutils.models import from_hooks
+
+    torch.manual_seed(0)
+    net = tvm.resnet18(weights=None).eval()
+    x = torch.randn(2, 3, 96, 96)
+    with _Caught(net.layer4) as caught, torch.no_grad():
+        logits = net(x)
+    assert not net.layer4._forward_hooks  # the context manager removed its hook
+    hook_cams = torch.einsum("ck,bkxy->bcxy", net.fc.weight, caught.stored)  # M_c by hand
+    split = from_torchvision(net)
+    hooked = from_hooks(net, net.layer4, net.fc)
+    with torch.no_grad():
+        out_split, out_hooks = split(x), hooked(x)
+        assert torch.allclose(out_hooks.logits, logits, atol=1e-5)
+        assert torch.allclose(out_hooks.features, out_split.features)
+        assert torch.allclose(hook_cams, split.cams(out_split.features), atol=1e-5)
+        assert torch.allclose(hooked.cams(out_hooks.features), hook_cams, atol=1e-5)
+        # the identity: S_c = mean M_c + b_c
+        assert torch.allclose(class_scores_from_cams(hook_cams) + net.fc.bias, logits, atol=1e-4)
+    assert not net.layer4._forward_hooks  # from_hooks leaves no hook behind either
+
+
+@pytest.mark.parametrize(
+    ("make", "layer", "head", "match"),
+    [
+        (lambda: tvm.resnet18(weights=None), "layer3", "fc", "channels"),  # an inner layer
+        (lambda: tvm.vgg11(weights=None), "features", "classifier.6", "channels"),  # FC layers
+        (lambda: tvm.resnet18(weights=None), "layer4", "layer4.1.conv2", "nn.Linear"),
+    ],
+)
+def test_from_hooks_refuses_splits_that_are_not_cam_ready(make, layer, head, match):
+    from camutils.models import from_hooks
+
+    net = make().eval()
+    with pytest.raises(ValueError, match=match):
+        from_hooks(net, net.get_submodule(layer), net.get_submodule(head))
+
+
+def test_from_hooks_refuses_layers_outside_the_model_and_flat_outputs():
+    from camutils.models import from_hooks
+
+    net = tvm.resnet18(weights=None).eval()
+    with pytest.raises(ValueError, match="not a submodule"):
+        from_hooks(net, nn.Conv2d(3, 3, 1), net.fc)
+    with pytest.raises(ValueError, match=r"\(B, K, h, w\)"):
+        from_hooks(net, net.fc, net.fc)  # a (B, C) output, not a map

@@ -79,3 +79,18 @@ def test_diverging_limits_are_symmetric():
 
     assert diverging_limits(torch.tensor([[-2.0, 0.5]])) == (-2.0, 2.0)
     assert diverging_limits(np.zeros(3)) == (-1.0, 1.0)
+
+
+def test_overlay_with_symmetric_limits_puts_zero_at_the_middle_colour():
+    img = np.zeros((4, 4, 3), np.uint8)
+    cam = torch.tensor([[-2.0, 0.0], [1.0, 2.0]])
+    out = overlay(img, cam, alpha=1.0, cmap="RdBu_r", limits=(-2.0, 2.0))
+    middle = plt.get_cmap("RdBu_r")(0.5)[:3]
+    zero = overlay(img, torch.zeros(2, 2), alpha=1.0, cmap="RdBu_r", limits=(-2.0, 2.0))
+    assert np.allclose(zero, middle, atol=1e-6)  # 0 is the neutral colour, not the bottom
+    assert out[0, 0, 2] > out[0, 0, 0] and out[-1, -1, 0] > out[-1, -1, 2]  # blue low, red high
+    with pytest.raises(ValueError, match="limits"):
+        overlay(img, cam, limits=(1.0, 1.0))
+    fig = cam_grid(img, cam[None].expand(2, 2, 2), ["a", "b"], cmap="RdBu_r", limits=(-2, 2))
+    assert len(fig.axes) == 3 + 1  # the photo, two maps and the colour bar
+    plt.close(fig)
