@@ -31,9 +31,15 @@ the device (the GPU when there is one)::
   the blacklist out (when there is one).
 
 Every image gets one JSON line in ``OUT/results.jsonl`` (written and flushed after each batch),
-including those that cannot be evaluated (missing annotation, unreadable file), with the reason.
+including those that cannot be evaluated (missing annotation, unreadable file, an image over
+``max_pixels``, boxes outside the image), with the reason.
 An interrupted run started again with the same ``out_dir`` reads that file, replays it into the
-meters and goes on with the images not yet done: nothing is lost or counted twice.
+meters and goes on with the images not yet done: nothing is lost or counted twice. A line that
+is not a result (a crash or an edit in the middle of the file) is moved to
+``OUT/results.broken.jsonl``, noted, and its image done again. ``OUT/run.json`` records the
+resolved data root and every setting that changes a result: results of another run are not
+resumed (:class:`ResumeRefused`), and ``OUT/run.lock`` keeps a second process out while a run
+goes on (:class:`OutDirLocked`).
 
 Example:
     >>> from camutils.ilsvrc import open_ilsvrc                            # doctest: +SKIP
@@ -61,13 +67,17 @@ from torch import Tensor
 from camutils.boxes import boxes_to_original, largest_component_boxes
 from camutils.cam import class_activation_maps, upsample_cams
 from camutils.ilsvrc import (
+    MAX_PIXELS,
     ILSVRCVal,
     Record,
     UnreadableImage,
+    box_problem,
     boxes_tensor,
+    check_pixels,
     decode_image,
     jpeg_info,
     open_ilsvrc,
+    read_image_bytes,
 )
 from camutils.metrics import LocalizationMeter
 from camutils.models import CAMModel, Preprocess, load_model
@@ -75,18 +85,26 @@ from camutils.models import CAMModel, Preprocess, load_model
 __all__ = [
     "PAPER_TABLE2",
     "EvalResult",
+    "EvaluationInterrupted",
+    "OutDirLocked",
+    "ResultsFile",
+    "ResumeRefused",
     "cam_boxes",
     "evaluate",
     "format_table",
+    "lock_out_dir",
     "per_class",
     "per_size",
     "read_results",
+    "scan_results",
     "worst_misses",
 ]
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
+LOCK_FILE = "run.lock"
+BROKEN_FILE = "results.broken.jsonl"  # lines of results.jsonl that were not results
 
 # (method, top-1 loc err, top-5 loc err, top-1 cls err, top-5 cls err): Zhou et al. 2016,
 # Table 2 (localization, ILSVRC val) with the same networks' classification errors of Table 1
@@ -126,12 +144,22 @@ def _has_eoi(data: bytes) -> bool:
 
 class _Images(torch.utils.data.Dataset):
     """Reads one image per item in a worker process: bytes for the GPU decoder when it can take
-    them, else decoded (and, for the CPU pipeline, resized) pixels; a reason when it fails."""
+    them, else decoded (and, for the CPU pipeline, resized) pixels; a reason when it fails.
 
-    def __init__(self, records: Sequence[Record], preprocess: Preprocess, gpu: bool) -> None:
+    An image over ``max_pixels`` (read from its header) is refused before any decoding, on
+    both paths, and so is one whose ground-truth boxes do not lie inside it."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        preprocess: Preprocess,
+        gpu: bool,
+        max_pixels: int | None = MAX_PIXELS,
+    ) -> None:
         self.records = records
         self.preprocess = preprocess
         self.gpu = gpu
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.records)
@@ -141,21 +169,30 @@ class _Images(torch.utils.data.Dataset):
         if r.problem is not None:
             return _Item(i, "failed", None, None, r.problem)
         try:
-            data = r.image.read_bytes()
-        except OSError as e:
-            return _Item(i, "failed", None, None, f"unreadable image: {e}")
-        info = jpeg_info(data)
-        if self.gpu and info is not None and info.components == 3 and _has_eoi(data):
-            encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            return _Item(i, "encoded", encoded, (info.height, info.width), None)
-        try:
-            img = decode_image(data, r.image.name)
+            data = read_image_bytes(r.image)
+            info = jpeg_info(data)
+            if info is not None:
+                check_pixels(info.height, info.width, self.max_pixels, r.image.name)
+                if problem := _outside(r, (info.height, info.width)):
+                    return _Item(i, "failed", None, None, problem)
+            if self.gpu and info is not None and info.components == 3 and _has_eoi(data):
+                encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                return _Item(i, "encoded", encoded, (info.height, info.width), None)
+            img = decode_image(data, r.image.name, self.max_pixels)
         except UnreadableImage as e:
             return _Item(i, "failed", None, None, f"unreadable image: {e}")
         size = (int(img.shape[1]), int(img.shape[2]))
+        if problem := _outside(r, size):
+            return _Item(i, "failed", None, None, problem)
         if self.gpu:
             return _Item(i, "decoded", img, size, None)
         return _Item(i, "resized", self.preprocess.resize_only(img), size, None)
+
+
+def _outside(r: Record, size: tuple[int, int]) -> str | None:
+    """A problem when the record's boxes do not lie inside its ``(H, W)`` image."""
+    problem = box_problem(r.boxes, *size)
+    return None if problem is None else f"bad annotation: {problem}"
 
 
 class _Loaded(NamedTuple):
@@ -227,7 +264,9 @@ def device_decoder_works(device: torch.device) -> bool:
         return False
 
 
-def _decode_on_device(items: list[_Item], device: torch.device) -> list[Tensor | str]:
+def _decode_on_device(
+    items: list[_Item], device: torch.device, max_pixels: int | None = MAX_PIXELS
+) -> list[Tensor | str]:
     """nvJPEG decode of a list of JPEGs; one bad file makes the batched call fail, so then each
     is tried alone, and libjpeg/PIL on the CPU get the last word."""
     from torchvision.io import ImageReadMode, decode_jpeg
@@ -246,14 +285,17 @@ def _decode_on_device(items: list[_Item], device: torch.device) -> list[Tensor |
                 out.append(decode_jpeg(it.data, mode=ImageReadMode.RGB, device=device))
             except RuntimeError:
                 try:
-                    out.append(decode_image(it.data).to(device))
+                    out.append(decode_image(it.data, max_pixels=max_pixels).to(device))
                 except UnreadableImage as e:
                     out.append(f"unreadable image: {e}")
         return out
 
 
 def _prepare(
-    loaded: _Loaded | list[_Item], device: torch.device, preprocess: Preprocess
+    loaded: _Loaded | list[_Item],
+    device: torch.device,
+    preprocess: Preprocess,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> _Prepared:
     items = _unpack(loaded) if isinstance(loaded, _Loaded) else loaded
     failed = [(it.index, it.problem or "failed") for it in items if it.kind == "failed"]
@@ -270,7 +312,8 @@ def _prepare(
     pixels: dict[int, Tensor] = {}
     encoded = [it for it in good if it.kind == "encoded"]
     if encoded:
-        for it, img in zip(encoded, _decode_on_device(encoded, device), strict=True):
+        decoded = _decode_on_device(encoded, device, max_pixels)
+        for it, img in zip(encoded, decoded, strict=True):
             if isinstance(img, str):
                 failed.append((it.index, img))
             else:
@@ -292,7 +335,10 @@ def _prepare(
 
 
 def _prepared_batches(
-    batches: Iterable[_Loaded | list[_Item]], device: torch.device, preprocess: Preprocess
+    batches: Iterable[_Loaded | list[_Item]],
+    device: torch.device,
+    preprocess: Preprocess,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Iterator[_Prepared]:
     """:func:`_prepare` of each batch. On CUDA the decoding and resizing run on a stream of
     their own, finished before the batch is handed on: run in the background thread, they would
@@ -301,12 +347,12 @@ def _prepared_batches(
     for the decoding of the batches after it."""
     if device.type != "cuda":
         for items in batches:
-            yield _prepare(items, device, preprocess)
+            yield _prepare(items, device, preprocess, max_pixels)
         return
     stream = torch.cuda.Stream(device)
     for items in batches:
         with torch.cuda.stream(stream):
-            prepared = _prepare(items, device, preprocess)
+            prepared = _prepare(items, device, preprocess, max_pixels)
         stream.synchronize()  # blocks this (data) thread only
         yield prepared
 
@@ -518,21 +564,59 @@ def cam_boxes(
 
 
 # --------------------------------------------------------------------------- results file
+class ResultsFile(NamedTuple):
+    """A results file as read by :func:`scan_results`."""
+
+    lines: list[dict[str, Any]]  # the result lines, in file order
+    broken: list[tuple[int, str]]  # (line number, why it is not a result line)
+    line_numbers: list[int]  # the line number of each of ``lines``
+
+
+def _results_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path / RESULTS_FILE if path.is_dir() else path
+
+
+def scan_results(path: str | os.PathLike) -> ResultsFile:
+    """The result lines of a results file (or of ``OUT/results.jsonl`` given the folder), and
+    the lines that are not results (not JSON, not UTF-8, no ``stem``/``status``: a crash or an
+    edit in the middle of the file), by line number. A last line cut short by an interruption
+    (no newline) is neither: it is left out."""
+    path = _results_path(path)
+    lines: list[dict[str, Any]] = []
+    broken: list[tuple[int, str]] = []
+    numbers: list[int] = []
+    if not path.is_file():
+        return ResultsFile(lines, broken, numbers)
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
+                break  # interrupted while writing this line
+            try:
+                line = json.loads(raw.decode("utf-8"))  # the file is UTF-8 (ASCII, in fact)
+            except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+                broken.append((line_no, f"not JSON ({type(e).__name__}: {str(e)[:80]})"))
+                continue
+            if not (
+                isinstance(line, dict)
+                and isinstance(line.get("stem"), str)
+                and isinstance(line.get("status"), str)
+            ):
+                broken.append((line_no, "not a result (no 'stem' and 'status')"))
+                continue
+            lines.append(line)
+            numbers.append(line_no)
+    return ResultsFile(lines, broken, numbers)
+
+
 def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The JSON lines of a results file (or of ``OUT/results.jsonl`` given the folder); a last
-    line cut short by an interruption is ignored."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS_FILE
-    lines = []
-    if not path.is_file():
-        return lines
-    with open(path, encoding="utf-8") as f:
-        for text in f:
-            if not text.endswith("\n"):
-                break  # interrupted while writing this line
-            lines.append(json.loads(text))
-    return lines
+    line cut short by an interruption is ignored, and so is any other line that is not a result,
+    with a warning naming the file and line (:func:`scan_results` returns them)."""
+    scan = scan_results(path)
+    for line_no, why in scan.broken:
+        warnings.warn(f"{_results_path(path)}:{line_no}: {why}; ignored", stacklevel=2)
+    return scan.lines
 
 
 def _trim_partial_line(path: Path) -> None:
@@ -544,6 +628,32 @@ def _trim_partial_line(path: Path) -> None:
         end = data.rfind(b"\n") + 1
         if end != len(data):
             f.truncate(end)
+
+
+def _move_lines(path: Path, line_numbers: set[int], to: Path) -> None:
+    """Move these lines of ``path`` to the end of ``to``; the others stay, in order (the file
+    is replaced at once, so an interruption leaves either the old file or the new one)."""
+    with open(path, "rb") as f:
+        raw = f.readlines()
+    keep = [t for n, t in enumerate(raw, start=1) if n not in line_numbers]
+    moved = [t for n, t in enumerate(raw, start=1) if n in line_numbers]
+    with open(to, "ab") as f:
+        f.writelines(moved)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.writelines(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _count_lines(path: Path) -> int:
+    """Complete lines in a file (0 when there is none)."""
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
 
 
 def _box_list(t: Tensor) -> list[list[int]]:
@@ -594,9 +704,108 @@ class EvalResult:
         return read_results(self.results_file)
 
 
-def _run_key(model: CAMModel, val: ILSVRCVal, st: _Settings, precision: str) -> dict[str, Any]:
+class ResumeRefused(ValueError):
+    """``out_dir`` holds results that this run must not be mixed with: another data root or
+    other settings (``reason`` says which), or results whose run cannot be told."""
+
+    def __init__(self, out_dir: Path, reason: str) -> None:
+        self.out_dir = out_dir
+        self.reason = reason
+        super().__init__(self.advice("restart=True", "another out_dir"))
+
+    def advice(self, restart: str, other: str) -> str:
+        """The message, naming the ways out as the caller spells them (the command line says
+        ``--restart`` and ``--out``)."""
+        return (
+            f"{self.out_dir} holds {self.reason}. Use {other}, or {restart} to discard "
+            "the results there."
+        )
+
+
+class OutDirLocked(RuntimeError):
+    """Another process is running an evaluation into the same ``out_dir``."""
+
+    def __init__(self, out_dir: Path, pid: int | None) -> None:
+        self.out_dir = out_dir
+        self.pid = pid
+        who = f"process pid {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"{out_dir} is in use by {who} (it holds {out_dir / LOCK_FILE}); wait for that "
+            "run to end, or use another output folder"
+        )
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C: the results written so far are complete and flushed, and the
+    same call (or command) again resumes from them."""
+
+    def __init__(self, kept: int, results_file: Path) -> None:
+        self.kept = kept
+        self.results_file = results_file
+        super().__init__(f"interrupted: {kept} images kept in {results_file}")
+
+
+_HELD_LOCKS: dict[str, list[int]] = {}  # resolved out dir -> [file descriptor, depth]
+
+
+def _lock_holder(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@contextmanager
+def lock_out_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Create ``out_dir`` and hold ``out_dir/run.lock`` (``fcntl.flock``, with this process's
+    id in it) for the duration: two runs into one folder at once would interleave their
+    results. A second process gets :class:`OutDirLocked` at once, naming the holder's pid; the
+    same process may enter again (the command line holds the lock while it scans the data,
+    then :func:`evaluate` takes it too). Where ``fcntl`` does not exist (Windows), no lock."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    key = str(out.resolve())
+    if key in _HELD_LOCKS:
+        _HELD_LOCKS[key][1] += 1
+        try:
+            yield out
+        finally:
+            _HELD_LOCKS[key][1] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield out
+        return
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _lock_holder(fd)
+        os.close(fd)
+        raise OutDirLocked(out, pid) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD_LOCKS[key] = [fd, 1]
+    try:
+        yield out
+    finally:
+        del _HELD_LOCKS[key]
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _run_key(
+    model: CAMModel, val: ILSVRCVal, st: _Settings, precision: str, max_pixels: int | None
+) -> dict[str, Any]:
     p = model.preprocess
     return {
+        "data": str(Path(val.root).expanduser().resolve()),
         "model": model.name,
         "classes": int(model.weight.shape[0]),
         "preprocess": [p.size, p.mode, p.resize, list(p.mean), list(p.std), p.interpolation],
@@ -607,29 +816,65 @@ def _run_key(model: CAMModel, val: ILSVRCVal, st: _Settings, precision: str) -> 
         "precision": precision,
         "device": st.device.type,
         "layout": val.layout,
+        "max_pixels": max_pixels,
     }
 
 
 def _check_resume(out_dir: Path, key: dict[str, Any], data: str) -> None:
+    """Refuse to add to results of another run; record this run's key."""
     run_file = out_dir / RUN_FILE
     if run_file.is_file():
-        old = json.loads(run_file.read_text())
-        diff = {
-            k: (old.get("key", {}).get(k), v)
-            for k, v in key.items()
-            if old.get("key", {}).get(k) != v
-        }
+        try:
+            old = json.loads(run_file.read_bytes())
+            old_key = old["key"]
+            if not isinstance(old_key, dict):
+                raise TypeError("'key' is not an object")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+            raise ResumeRefused(out_dir, f"a {RUN_FILE} that cannot be read ({e})") from e
+        diff = {k: (old_key.get(k), v) for k, v in key.items() if old_key.get(k) != v}
         if diff:
-            raise ValueError(
-                f"{out_dir} holds results of a different run ("
+            raise ResumeRefused(
+                out_dir,
+                "results of a different run ("
                 + "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
-                + "). Use another out_dir, or restart=True to overwrite it."
+                + ")",
             )
+    elif _count_lines(out_dir / RESULTS_FILE):
+        raise ResumeRefused(
+            out_dir, f"a {RESULTS_FILE} without its {RUN_FILE} (which run wrote it is unknown)"
+        )
     run_file.write_text(json.dumps({"key": key, "data": data}, indent=1) + "\n")
 
 
 def _status(problem: str) -> str:
     return problem.split(":", 1)[0].strip()
+
+
+def _replay_problem(line: dict[str, Any], topk: int, all_boxes: bool) -> str | None:
+    """Why a line read back cannot be replayed into the meters (``None`` when it can)."""
+
+    def ints(v: Any, n: int) -> bool:
+        return (
+            isinstance(v, list)
+            and len(v) == n
+            and all(type(x) is int and abs(x) < 2**62 for x in v)
+        )
+
+    if line["status"] != "ok":
+        detail = line.get("detail")
+        return None if detail is None or isinstance(detail, str) else "'detail' is not text"
+    if not ints(line.get("classes"), topk):
+        return f"'classes' is not a list of {topk} integers"
+    if not ints(line.get("gt_box"), 4):
+        return "'gt_box' is not 4 integers"
+    boxes = line.get("boxes")
+    if all_boxes and not (isinstance(boxes, list) and len(boxes) == topk):
+        return f"'boxes' is not {topk} boxes"
+    if all_boxes and not all(ints(b, 4) for b in boxes):  # type: ignore[union-attr]
+        return f"'boxes' is not {topk} boxes"
+    if not all_boxes and boxes is not None:
+        return "'boxes' given for a run that searches the true class's box only"
+    return None
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -650,6 +895,7 @@ def evaluate(
     progress: bool = True,
     max_batches: int | None = None,
     decode_on_device: bool | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> EvalResult:
     """Run CAM localization over a validation set and measure Table 2's errors.
 
@@ -659,7 +905,9 @@ def evaluate(
         data: an :class:`~camutils.ilsvrc.ILSVRCVal`, or a root folder for
             :func:`~camutils.ilsvrc.open_ilsvrc`.
         out_dir: where ``results.jsonl`` and ``run.json`` go (default: a temporary folder). Run
-            again with the same folder to resume an interrupted run.
+            again with the same folder to resume an interrupted run. The folder is locked for
+            the run (:func:`lock_out_dir`); results of another data root or other settings
+            there are not resumed: :class:`ResumeRefused`.
         batch_size: images per batch (default 256 on CUDA, 32 on the CPU).
         num_workers: DataLoader worker processes (default: CPU cores - 1, at most 8; 0 reads
             in the main process).
@@ -684,12 +932,19 @@ def evaluate(
         decode_on_device: decode the JPEGs in the main process on ``device`` (nvJPEG) while the
             workers only read files; default: on CUDA. ``True`` on the CPU runs the same code path
             with libjpeg (for tests).
+        max_pixels: images whose header declares more pixels are not decoded (reported as
+            unreadable); default :data:`~camutils.ilsvrc.MAX_PIXELS`, ``None`` for no limit.
 
     Returns:
         An :class:`EvalResult`; :func:`format_table` prints it next to the paper's rows.
+
+    Raises:
+        EvaluationInterrupted: on Ctrl-C (a ``KeyboardInterrupt``), after the results written
+            so far are flushed; it says how many lines the results file keeps.
     """
     from camutils.env import default_device
 
+    _check_arguments(batch_size, num_workers, threshold, max_pixels)
     dev = torch.device(device) if device is not None else default_device()
     if isinstance(model, str):
         model = load_model(model, device=dev)
@@ -720,45 +975,144 @@ def evaluate(
     batch_size = batch_size or (256 if gpu else 32)
     if num_workers is None:
         num_workers = max(0, min(8, (os.cpu_count() or 1) - 1))
-
     if out_dir is None:
         import tempfile
 
         out_dir = tempfile.mkdtemp(prefix="camutils-eval-")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / RESULTS_FILE
-    if restart:
-        results_path.unlink(missing_ok=True)
-        (out / RUN_FILE).unlink(missing_ok=True)
-    _check_resume(out, _run_key(model, val, st, prec_name), str(val.root))
-    _trim_partial_line(results_path)
+    with lock_out_dir(out_dir) as out:
+        results_path = out / RESULTS_FILE
+        try:
+            if restart:
+                results_path.unlink(missing_ok=True)
+                (out / RUN_FILE).unlink(missing_ok=True)
+            key = _run_key(model, val, st, prec_name, max_pixels)
+            _check_resume(out, key, str(val.root))
+            _trim_partial_line(results_path)
+            tally = _Tally.start(val, st.topk)
+            done = _read_back(results_path, val.records, st, tally)
+            on_device = gpu if decode_on_device is None else bool(decode_on_device)
+            if on_device and gpu and not device_decoder_works(dev):
+                on_device = False
+                tally.notes.append(
+                    "torchvision cannot decode JPEGs on this GPU (no nvJPEG): decoded by workers"
+                )
+            todo = [r for r in val.records if r.stem not in done]
+            dataset = _Images(todo, model.preprocess, on_device, max_pixels)
+            seconds = _run_batches(
+                model, dataset, results_path, st, tally, batch_size, num_workers,
+                on_device, progress, f"{model.name} on {val.layout}", max_batches,
+            )  # fmt: skip
+        except EvaluationInterrupted:
+            raise
+        except KeyboardInterrupt as e:
+            raise EvaluationInterrupted(_count_lines(results_path), results_path) from e
+    return tally.result(model.name, val, out, len(done), seconds, str(dev), prec_name)
 
-    records = val.records
+
+def _check_arguments(
+    batch_size: int | None, num_workers: int | None, threshold: float, max_pixels: int | None
+) -> None:
+    """``ValueError`` for settings that would fail later or be silently replaced."""
+    if batch_size is not None and not batch_size >= 1:
+        raise ValueError(f"batch_size must be a positive integer; found {batch_size!r}")
+    if num_workers is not None and not num_workers >= 0:
+        raise ValueError(f"num_workers must be an integer >= 0; found {num_workers!r}")
+    if not 0.0 <= threshold <= 1.0:  # also NaN
+        raise ValueError(f"threshold must lie between 0 and 1; found {threshold!r}")
+    if max_pixels is not None and not max_pixels >= 1:
+        raise ValueError(f"max_pixels must be a positive integer or None; found {max_pixels!r}")
+
+
+@dataclass
+class _Tally:
+    """What a run has counted so far: the meters, the problems, the lines written."""
+
+    meter_all: LocalizationMeter
+    meter_clean: LocalizationMeter | None
+    counts: dict[str, int]
+    n_blacklisted: int
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    processed: int = 0
+    size_mismatch: int = 0
+
+    @classmethod
+    def start(cls, val: ILSVRCVal, topk: int) -> _Tally:
+        meter_all = LocalizationMeter(topk=(1, topk) if topk > 1 else (1,))
+        meter_clean = LocalizationMeter(topk=meter_all.topk) if val.blacklist else None
+        counts = {"found": len(val.records), "evaluated": 0, "skipped": 0}
+        n_blacklisted = sum(r.blacklisted for r in val.records)
+        return cls(meter_all, meter_clean, counts, n_blacklisted)
+
+    def skip(self, stem: str, reason: str) -> None:
+        self.problems.append((stem, reason))
+        self.counts["skipped"] += 1
+        self.counts[_status(reason)] = self.counts.get(_status(reason), 0) + 1
+
+    def result(
+        self,
+        model_name: str,
+        val: ILSVRCVal,
+        out: Path,
+        resumed: int,
+        seconds: float,
+        device: str,
+        precision: str,
+    ) -> EvalResult:
+        if self.size_mismatch:
+            self.notes.append(
+                f"{self.size_mismatch} images differ in size from their annotation's <size> "
+                "(boxes used as given)"
+            )
+        evaluated = self.counts["evaluated"]
+        metrics = self.meter_all.compute() if evaluated else {}
+        clean = self.meter_clean.compute() if self.meter_clean is not None and evaluated else None
+        return EvalResult(
+            model=model_name,
+            data=str(val.root),
+            layout=val.layout,
+            out_dir=out,
+            metrics=metrics,
+            metrics_clean=clean,
+            counts=self.counts,
+            problems=sorted(self.problems),
+            n_blacklisted=self.n_blacklisted,
+            resumed=resumed,
+            processed=self.processed,
+            seconds=seconds,
+            device=device,
+            precision=precision,
+            notes=self.notes + list(val.notes),
+        )
+
+
+def _read_back(
+    results_path: Path, records: Sequence[Record], st: _Settings, tally: _Tally
+) -> set[str]:
+    """Replay what an interrupted run already wrote into the meters; the stems done. Lines
+    that are not results are moved to :data:`BROKEN_FILE` (noted): their images are done
+    again."""
     by_stem = {r.stem: i for i, r in enumerate(records)}
-    meter_all = LocalizationMeter(topk=(1, st.topk) if st.topk > 1 else (1,))
-    meter_clean = LocalizationMeter(topk=meter_all.topk) if val.blacklist else None
-    problems: list[tuple[str, str]] = []
-    counts: dict[str, int] = {"found": len(records), "evaluated": 0, "skipped": 0}
-    notes: list[str] = []
-
-    def count_skip(stem: str, reason: str) -> None:
-        problems.append((stem, reason))
-        counts["skipped"] += 1
-        counts[_status(reason)] = counts.get(_status(reason), 0) + 1
-
-    # 1. read back what an interrupted run already wrote
+    scan = scan_results(results_path)
+    broken = list(scan.broken)
     done: set[str] = set()
     old_ok: list[dict[str, Any]] = []
-    for line in read_results(results_path):
+    for line_no, line in zip(scan.line_numbers, scan.lines, strict=True):
         stem = line["stem"]
         if stem not in by_stem or stem in done:
+            continue
+        why = _replay_problem(line, st.topk, st.guess_boxes == "all")
+        if why is not None:
+            broken.append((line_no, why))
             continue
         done.add(stem)
         if line["status"] == "ok":
             old_ok.append(line)
         else:
-            count_skip(stem, line.get("detail") or line["status"])
+            tally.skip(stem, line.get("detail") or line["status"])
+    if broken:
+        _set_aside(results_path, sorted(broken), tally.notes)
+    dev = st.device
     for start in range(0, len(old_ok), 4096):
         chunk = old_ok[start : start + 4096]
         recs = [records[by_stem[ln["stem"]]] for ln in chunk]
@@ -768,17 +1122,41 @@ def evaluate(
             boxes = torch.tensor([ln["boxes"] for ln in chunk], device=dev)
         else:  # true-class boxes only: the other guesses' boxes never count
             boxes = gk[:, None].expand(-1, classes.shape[1], -1)
-        _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
-    counts["evaluated"] = len(old_ok)
-    resumed = len(done)
+        _update_meters(tally.meter_all, tally.meter_clean, classes, boxes, gk, recs, dev)
+    tally.counts["evaluated"] = len(old_ok)
+    return done
 
-    # 2. the images not done yet
-    todo = [r for r in records if r.stem not in done]
-    on_device = gpu if decode_on_device is None else bool(decode_on_device)
-    if on_device and gpu and not device_decoder_works(dev):
-        on_device = False
-        notes.append("torchvision cannot decode JPEGs on this GPU (no nvJPEG): decoded by workers")
-    dataset = _Images(todo, model.preprocess, on_device)
+
+def _set_aside(results_path: Path, broken: list[tuple[int, str]], notes: list[str]) -> None:
+    moved = results_path.with_name(BROKEN_FILE)
+    _move_lines(results_path, {n for n, _ in broken}, moved)
+    for line_no, why in broken[:5]:
+        notes.append(
+            f"{results_path}:{line_no}: {why}; moved to {moved.name}, its image is evaluated again"
+        )
+    if len(broken) > 5:
+        notes.append(
+            f"... and {len(broken) - 5} more lines of {results_path} moved to {moved.name}"
+        )
+
+
+def _run_batches(
+    model: CAMModel,
+    dataset: _Images,
+    results_path: Path,
+    st: _Settings,
+    tally: _Tally,
+    batch_size: int,
+    num_workers: int,
+    on_device: bool,
+    progress: bool,
+    desc: str,
+    max_batches: int | None,
+) -> float:
+    """Evaluate the dataset's images batch by batch, one results line per image (appended and
+    flushed after each batch); the seconds it took."""
+    dev = st.device
+    todo = dataset.records
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -789,7 +1167,9 @@ def evaluate(
         prefetch_factor=2 if num_workers else None,
     )
     batches = iter(loader) if todo else iter(())  # workers start here, from the main thread
-    prepared: Iterable[_Prepared] = _prepared_batches(batches, dev, model.preprocess)
+    prepared: Iterable[_Prepared] = _prepared_batches(
+        batches, dev, model.preprocess, dataset.max_pixels
+    )
     if on_device:
         prepared = _background(prepared, depth=2)
 
@@ -799,20 +1179,17 @@ def evaluate(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(todo), unit="img", desc=f"{model.name} on {val.layout}", smoothing=0.1)
-    processed = 0
+        bar = tqdm(total=len(todo), unit="img", desc=desc, smoothing=0.1)
     t0 = time.perf_counter()
     n_batches = 0
-    size_mismatch = 0
     try:
         with open(results_path, "a", encoding="utf-8") as f, torch.inference_mode():
 
             def finish(batch: _Prepared, out: tuple[Tensor, Tensor] | None, event: Any) -> None:
-                nonlocal processed, size_mismatch
                 lines: list[dict[str, Any]] = []
                 for idx, reason in batch.failed:
                     r = todo[idx]
-                    count_skip(r.stem, reason)
+                    tally.skip(r.stem, reason)
                     lines.append(
                         {"stem": r.stem, "status": _status(reason), "detail": reason,
                          "label": r.label, "blacklisted": r.blacklisted}
@@ -823,7 +1200,9 @@ def evaluate(
                     sizes = torch.tensor(batch.sizes, dtype=torch.long)
                     labels = torch.tensor([r.label for r in recs], device=dev)
                     classes, probs, boxes, gk = _post(model, logits, features, sizes, labels, st)
-                    res = _update_meters(meter_all, meter_clean, classes, boxes, gk, recs, dev)
+                    res = _update_meters(
+                        tally.meter_all, tally.meter_clean, classes, boxes, gk, recs, dev
+                    )
                     outputs = dict(res, classes=classes, probs=probs, boxes=boxes, gk=gk)
                     keep = ["classes", "probs", "gk", "gt_known_iou", "gt_known", "top1_loc",
                             "top1_cls", f"top{st.topk}_loc", f"top{st.topk}_cls"]  # fmt: skip
@@ -832,20 +1211,20 @@ def evaluate(
                     for j, r in enumerate(recs):
                         h, w = batch.sizes[j]
                         if r.size is not None and tuple(r.size) != (h, w):
-                            size_mismatch += 1
+                            tally.size_mismatch += 1
                         area = max((b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in r.boxes)
                         lines.append(
                             _ok_line(r, (h, w), area / (h * w), host, j, st.topk, all_boxes)
                         )
-                    counts["evaluated"] += len(recs)
+                    tally.counts["evaluated"] += len(recs)
                 lines.sort(key=lambda ln: ln["stem"])
                 f.write("".join(json.dumps(ln, separators=(",", ":")) + "\n" for ln in lines))
                 f.flush()
-                processed += len(lines)
+                tally.processed += len(lines)
                 if bar is not None:
                     bar.update(len(lines))
-                    if counts["evaluated"]:
-                        m = meter_all.compute()
+                    if tally.counts["evaluated"]:
+                        m = tally.meter_all.compute()
                         bar.set_postfix(top1_loc_err=f"{m['top1_loc_error']:.2f}", refresh=False)
 
             # Software pipelining: the forward pass of batch i is launched (on a side stream on
@@ -868,34 +1247,9 @@ def evaluate(
             bar.close()
         if hasattr(prepared, "close"):
             prepared.close()  # type: ignore[union-attr]
-    if gpu:
+    if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-    seconds = time.perf_counter() - t0
-    if size_mismatch:
-        notes.append(
-            f"{size_mismatch} images differ in size from their annotation's <size> (boxes used as given)"
-        )
-    metrics = meter_all.compute() if counts["evaluated"] else {}
-    metrics_clean = (
-        meter_clean.compute() if meter_clean is not None and counts["evaluated"] else None
-    )
-    return EvalResult(
-        model=model.name,
-        data=str(val.root),
-        layout=val.layout,
-        out_dir=out,
-        metrics=metrics,
-        metrics_clean=metrics_clean,
-        counts=counts,
-        problems=sorted(problems),
-        n_blacklisted=sum(r.blacklisted for r in records),
-        resumed=resumed,
-        processed=processed,
-        seconds=seconds,
-        device=str(dev),
-        precision=prec_name,
-        notes=notes + list(val.notes),
-    )
+    return time.perf_counter() - t0
 
 
 def _relabel(val: ILSVRCVal, model: CAMModel) -> ILSVRCVal:

@@ -3,27 +3,35 @@ boxes against direct upsampling, a per-image reference, and the command line."""
 
 import json
 import math
+import os
 import re
 import shutil
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 
 from camutils.__main__ import main
 from camutils.boxes import boxes_to_original, largest_component_boxes
 from camutils.cam import class_activation_maps, upsample_cams
 from camutils.evaluate import (
     PAPER_TABLE2,
+    EvaluationInterrupted,
+    ResumeRefused,
     _collate,
     _Images,
     _prepare,
     cam_boxes,
     evaluate,
     format_table,
+    lock_out_dir,
     per_class,
     per_size,
     read_results,
+    scan_results,
     worst_misses,
 )
 from camutils.ilsvrc import decode_image, make_synthetic_val, open_ilsvrc
@@ -214,6 +222,135 @@ def test_resuming_with_other_settings_is_refused(model, syn, full_run, tmp_path)
     fresh = evaluate(model, syn.root, out, threshold=0.3, num_workers=0, device="cpu",
                      progress=False, restart=True)  # fmt: skip
     assert fresh.resumed == 0 and fresh.counts["evaluated"] == 12
+
+
+def test_broken_lines_in_the_middle_are_set_aside_and_redone(model, syn, full_run, tmp_path):
+    out = tmp_path / "broken"
+    shutil.copytree(full_run.out_dir, out)
+    results = out / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    lines[1] = b'{"stem": "ILSVRC2012_val_000\n'  # cut by a crash, then appended to
+    lines[3] = b"\xff\xfe not even text\n"
+    ok = next(i for i in range(4, len(lines)) if b'"status":"ok"' in lines[i])
+    lines[ok] = lines[ok].replace(b'"classes":[', b'"classes":["x",')  # JSON, not a result
+    results.write_bytes(b"".join(lines))
+    scan = scan_results(out)
+    assert [n for n, _ in scan.broken] == [2, 4] and len(scan.lines) == len(lines) - 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(read_results(out)) == len(lines) - 2
+    said = [str(w.message) for w in caught]
+    assert len(said) == 2 and said[0].startswith(f"{results}:2: not JSON (JSONDecodeError")
+    assert said[1].startswith(f"{results}:4: not JSON (UnicodeDecodeError: 'utf-8' codec")
+    again = evaluate(model, syn.root, out, batch_size=4, num_workers=0, device="cpu",
+                     progress=False)  # fmt: skip
+    assert again.resumed == len(lines) - 3 and again.processed == 3
+    assert again.metrics == full_run.metrics and again.counts == full_run.counts
+    notes = [n for n in again.notes if "moved to results.broken.jsonl" in n]
+    assert [n.split(": ", 1)[0] for n in notes] == [f"{results}:{i}" for i in (2, 4, ok + 1)]
+    assert len((out / "results.broken.jsonl").read_bytes().splitlines()) == 3
+    assert not scan_results(out).broken  # set aside: not reported again
+    _same_lines(read_results(out), full_run.lines())
+
+
+def test_resuming_another_data_root_is_refused(model, syn, full_run, tmp_path):
+    other = shutil.copytree(syn.root, tmp_path / "copy")
+    with pytest.raises(ResumeRefused, match=f"data: '{syn.root.resolve()}' there, '{other}' now"):
+        evaluate(model, other, full_run.out_dir, num_workers=0, device="cpu", progress=False)
+
+
+def test_results_without_their_run_file_are_not_resumed(model, syn, full_run, tmp_path):
+    out = tmp_path / "orphan"
+    shutil.copytree(full_run.out_dir, out)
+    (out / "run.json").unlink()
+    with pytest.raises(ResumeRefused, match="without its run.json"):
+        evaluate(model, syn.root, out, num_workers=0, device="cpu", progress=False)
+    (out / "run.json").write_text("{not json")
+    with pytest.raises(ResumeRefused, match="run.json that cannot be read"):
+        evaluate(model, syn.root, out, num_workers=0, device="cpu", progress=False)
+
+
+def test_the_out_lock_is_reentrant_within_a_process(tmp_path):
+    with lock_out_dir(tmp_path / "o") as out, lock_out_dir(out):
+        assert (out / "run.lock").read_text().strip() == str(os.getpid())
+    with lock_out_dir(tmp_path / "o"):  # released
+        pass
+
+
+@pytest.mark.parametrize(("option", "value"), [("batch_size", 0), ("num_workers", -1),
+                         ("threshold", float("nan")), ("max_pixels", 0)])  # fmt: skip
+def test_settings_that_would_be_replaced_or_fail_later_are_refused(
+    model, syn, tmp_path, option, value
+):
+    with pytest.raises(ValueError, match=option):
+        evaluate(model, syn.root, tmp_path, device="cpu", progress=False, **{option: value})
+
+
+class _InterruptAt(nn.Module):
+    """A body that raises KeyboardInterrupt (as Ctrl-C does) at its n-th call."""
+
+    def __init__(self, body: nn.Module, n: int) -> None:
+        super().__init__()
+        self.body, self.n, self.calls = body, n, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.body(x)
+
+
+def test_ctrl_c_keeps_the_batches_written_and_resumes(syn, full_run, tmp_path):
+    m = tiny_model()
+    m.body = _InterruptAt(m.body, 3)
+    out = tmp_path / "ctrl-c"
+    with pytest.raises(EvaluationInterrupted) as e:
+        evaluate(m, syn.root, out, batch_size=4, num_workers=0, device="cpu", progress=False)
+    assert isinstance(e.value, KeyboardInterrupt)
+    kept = len(read_results(out))
+    assert e.value.kept == kept and e.value.results_file == out / "results.jsonl"
+    assert kept == 4  # batch 1 written; batch 2 was computed when batch 3's forward stopped
+    again = evaluate(tiny_model(), syn.root, out, batch_size=4, num_workers=0, device="cpu",
+                     progress=False)  # fmt: skip
+    assert again.resumed == kept and again.metrics == full_run.metrics
+    with lock_out_dir(out):  # the interruption released the lock
+        pass
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_images_over_max_pixels_are_unreadable_problems_on_both_paths(model, syn, full_run,
+                                                                      tmp_path, on_device):  # fmt: skip
+    limit = 500 * 334
+    r = evaluate(model, syn.root, tmp_path / "px", batch_size=4, num_workers=0, device="cpu",
+                 progress=False, decode_on_device=on_device, max_pixels=limit)  # fmt: skip
+    big = {s for s, d in r.problems if "over the limit of 167,000" in d}
+    declared = {}
+    for rec in open_ilsvrc(syn.root):
+        if rec.problem is None:
+            with Image.open(rec.image) as im:  # the header only
+                declared[rec.stem] = im.width * im.height
+    assert big and big == {s for s, n in declared.items() if n > limit}
+    assert r.counts["unreadable image"] == len(big | {syn.special["corrupt"]})
+    assert r.counts["evaluated"] == full_run.counts["evaluated"] - len(
+        big - {syn.special["corrupt"]}
+    )
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_boxes_outside_the_image_are_bad_annotations_on_both_paths(model, syn, tmp_path,
+                                                                   on_device):  # fmt: skip
+    root = Path(shutil.copytree(syn.root, tmp_path / "val"))
+    val = open_ilsvrc(root)
+    ok = [r for r in val if r.problem is None]
+    xml = root / "ILSVRC2012_bbox_val_v3" / "val" / f"{ok[0].stem}.xml"
+    h, w = ok[0].size
+    text = re.sub(r"<xmax>\d+</xmax>", f"<xmax>{w}</xmax>", xml.read_text(), count=1)
+    xml.write_text(text)
+    r = evaluate(model, root, tmp_path / "o", num_workers=0, device="cpu", progress=False,
+                 decode_on_device=on_device)  # fmt: skip
+    reason = dict(r.problems)[ok[0].stem]
+    assert reason.startswith("bad annotation: box") and f"outside the {w} x {h} image" in reason
+    assert r.counts["bad annotation"] == 1
 
 
 def test_a_model_with_another_class_order_gets_its_own_indices(syn, tmp_path):
