@@ -97,6 +97,32 @@ def _count(text: str) -> int:
     return value
 
 
+def _most_per_core() -> int:
+    """The most threads or worker processes accepted: 4 per CPU core (more only slows things
+    down, and 100,000 OpenMP threads crash the process)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    if value > _most_per_core():
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer up to {_most_per_core()} (4 per CPU core here); "
+            f"found {text!r}"
+        )
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _count(text)
+    if value > _most_per_core():
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0 up to {_most_per_core()} (4 per CPU core here); "
+            f"found {text!r}"
+        )
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -170,10 +196,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--guess-boxes", choices=("true-class", "all"), default="true-class",
                    help="search the true class's map only (the same errors, a fifth of the work), "
                    "or a box for each of the top-5 guesses as well")  # fmt: skip
-    e.add_argument("--workers", type=_count, default=None, help="DataLoader worker processes")
+    e.add_argument("--workers", type=_workers, default=None, help="DataLoader worker processes")
     e.add_argument("--device", type=_device, default=None,
                    help="cpu, cuda, cuda:N or mps (default: the best present)")  # fmt: skip
-    e.add_argument("--threads", type=_positive_int, default=None,
+    e.add_argument("--threads", type=_threads, default=None,
                    help="CPU threads for the network (torch.set_num_threads)")  # fmt: skip
     e.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                    help="auto: fp16 autocast on CUDA, fp32 on the CPU")  # fmt: skip

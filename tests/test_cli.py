@@ -152,6 +152,8 @@ def problem_line(out: str, stem: str) -> str:
         ("--workers", "-1", "integer >= 0"),
         ("--threads", "-1", "positive integer"),
         ("--threads", "0", "positive integer"),
+        ("--threads", "100000", "4 per CPU core"),
+        ("--workers", "100000", "4 per CPU core"),
         ("--limit", "0", "positive integer"),
         ("--limit", "-2", "positive integer"),
         ("--max-pixels", "0", "positive integer"),
