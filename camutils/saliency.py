@@ -4,7 +4,8 @@ The three families of explanations in the course's notes, each as a batched func
 returns ``(B, n, ., .)`` maps for ``n`` chosen classes per image, on the input's device:
 
 - backpropagation-based: :func:`gradient_saliency` (Simonyan et al. 2014, the paper's
-  "Backprop" baseline), ``|dS_c / dx|`` at every pixel;
+  "Backprop" baseline), ``|dS_c / dx|`` at every pixel, and :func:`lrp` (Bach et al. 2015,
+  the notes' example of this family) through the library zennit, for plain conv bodies;
 - activation-based: CAM itself (:mod:`camutils.cam`) and :func:`grad_cam` (Selvaraju et al.
   2017), which weights the last conv features ``f_k`` by the mean gradient of ``S_c``;
 - perturbation-based: :func:`occlusion` (Zeiler & Fergus 2014), the drop of ``S_c`` when a
@@ -38,6 +39,7 @@ __all__ = [
     "grad_cam",
     "grid_segments",
     "lime_superpixels",
+    "lrp",
     "occlusion",
     "occlusion_to_pixels",
     "gradient_saliency",
@@ -500,3 +502,86 @@ def lime_superpixels(
     beta = torch.linalg.solve(gram, rhs)  # (B, S, n); unused superpixels get 0
     beta = beta.to(images.dtype).transpose(1, 2)  # (B, n, S)
     return beta.gather(2, seg.flatten(1)[:, None].expand(-1, beta.shape[1], -1)).view(b, -1, h, w)
+
+
+# --------------------------------------------------------------------------- LRP
+_LRP_LAYERS = (
+    nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d, nn.Identity, nn.Dropout, nn.Flatten, nn.Linear,
+)  # fmt: skip
+
+
+def lrp(
+    model: nn.Module,
+    images: Tensor,
+    classes: ClassSpec,
+    rule: Literal["epsilon_plus_flat", "epsilon_gamma_box"] = "epsilon_plus_flat",
+    low: float = 0.0,
+    high: float = 1.0,
+) -> Tensor:
+    """Layer-wise relevance propagation (Bach et al. 2015) of ``S_c``, with zennit's rules.
+
+    The relevance starts as the logit, ``R = S_c`` at the output, and is handed down layer by
+    layer in proportion to each input's contribution ``z_ij = a_i w_ij``; the epsilon rule
+
+        R_i = sum_j a_i w_ij / (eps + sum_i' a_i' w_i'j) R_j
+
+    at the Linear head, z+ (positive contributions only) at the conv layers, and, at the first
+    layer, the flat rule (``rule="epsilon_plus_flat"``) or the z-box rule for inputs in
+    ``[low, high]`` (``rule="epsilon_gamma_box"``). BatchNorm is merged into the conv before it
+    (zennit's canonizer). Returns ``(B, n, H, W)``: the relevance of each pixel, summed over the
+    colour channels. Biases and the rules' stabilisers absorb part of ``S_c``, so the map's sum
+    is close to, not equal to, the logit.
+
+    Only a :class:`~camutils.models.CAMModel` whose body is an ``nn.Sequential`` of conv,
+    BatchNorm, ReLU and pooling layers is accepted (the course's small CNNs, VGG-like
+    bodies): LRP needs a rule for every layer and a forward made of those layers alone, and
+    networks with residual additions, depthwise blocks with fused BatchNorm + ReLU6 (such as
+    EfficientNet-Lite0) are refused with the reason.
+
+    Example:
+        >>> from camutils.wsol import make_net
+        >>> net = make_net("gap").eval()
+        >>> lrp(net, torch.rand(2, 1, 32, 32), [3]).shape
+        torch.Size([2, 1, 32, 32])
+    """
+    from camutils.models import CAMModel
+
+    if not isinstance(model, CAMModel):
+        raise TypeError(f"lrp needs a CAMModel (body + Linear head); found {type(model).__name__}")
+    _check_model(model, "lrp")
+    _check_images(images, "lrp")
+    body = model.body
+    odd = sorted({type(m).__name__ for m in body.modules() if not isinstance(m, _LRP_LAYERS)})
+    if not isinstance(body, nn.Sequential) or odd:
+        found = ", ".join(odd) if odd else f"a {type(body).__name__} with its own forward"
+        raise ValueError(
+            f"LRP is not supported for {model.name}: its body has {found}. LRP needs a rule for "
+            "every layer and a forward made of those layers alone (an nn.Sequential of conv, "
+            "BatchNorm, ReLU and pooling layers); residual additions, ReLU6 and BatchNorm fused "
+            "with an activation have no canonizer in zennit (it ships them for torchvision's "
+            "VGG and ResNet), and the relevance would not mean what the rules promise."
+        )
+    from zennit.attribution import Gradient
+    from zennit.canonizers import SequentialMergeBatchNorm
+    from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat
+
+    canon = [SequentialMergeBatchNorm()]
+    if rule == "epsilon_plus_flat":
+        composite = EpsilonPlusFlat(canonizers=canon)
+    elif rule == "epsilon_gamma_box":
+        composite = EpsilonGammaBox(low=low, high=high, canonizers=canon)
+    else:
+        raise ValueError(f"rule must be 'epsilon_plus_flat' or 'epsilon_gamma_box'; found {rule!r}")
+    pool = nn.AdaptiveAvgPool2d(1) if model.pool == "avg" else nn.AdaptiveMaxPool2d(1)
+    net = nn.Sequential(body, pool, nn.Flatten(), model.head).eval()  # the same modules
+    with torch.no_grad():
+        num_classes = net(images[:1]).shape[1]
+    idx = class_index(classes, images.shape[0], num_classes, images.device)
+    maps = []
+    with Gradient(model=net, composite=composite) as attributor:
+        for j in range(idx.shape[1]):
+            onehot = F.one_hot(idx[:, j], num_classes).to(images.dtype)
+            _, rel = attributor(images, lambda out, onehot=onehot: onehot * out)  # R = S_c
+            maps.append(rel.sum(dim=1).detach())
+    return torch.stack(maps, dim=1)

@@ -324,3 +324,23 @@ def test_all_maps_on_cuda_stay_there_and_equal_the_cpu():
         expected[seg == s] = contrib[seg == s].sum()
     assert maps.device.type == "cuda"
     torch.testing.assert_close(maps[0, 0], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_lrp_relevance_on_a_small_cnn_and_refusals():
+    from camutils.models import load_model
+    from camutils.saliency import lrp
+    from camutils.wsol import make_net
+
+    net = make_net("gap", seed=0).eval()
+    x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    R = lrp(net, x, torch.tensor([[1, 2], [3, 4], [5, 6]]))
+    assert R.shape == (3, 2, 32, 32) and torch.isfinite(R).all()
+    assert not any(p.grad is not None for p in net.parameters())  # .grad left alone
+    # the relevance of one class column equals the map computed for that class alone
+    assert torch.allclose(R[:, 1], lrp(net, x, torch.tensor([[2], [4], [6]]))[:, 0], atol=1e-6)
+    # BatchNorm is back in place after the canonizer merged it for the pass
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.body.modules())
+    with pytest.raises(ValueError, match="LRP is not supported"):
+        lrp(load_model(weights=False, device="cpu"), torch.rand(1, 3, 64, 64), 0)
+    with pytest.raises(ValueError, match="rule"):
+        lrp(net, x, 0, rule="alpha_beta")
