@@ -15,6 +15,9 @@ the same question is asked of three small networks that share one convolutional 
 conv layer of a trained ``"fc"`` network, add a 3x3 conv + GAP + Linear, and fine-tune briefly
 (:func:`train`), which turns it into a CAMModel.
 
+:func:`run_seed` runs the whole experiment of notebook 05 for one seed (train the three heads,
+the surgery, and score Table 1 and Table 2 in miniature); :func:`mean_sd` summarises the seeds.
+
 Example:
     >>> net = make_net("gap", seed=0)
     >>> out = net(torch.zeros(2, 1, 56, 56))
@@ -25,8 +28,10 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import torch
@@ -38,14 +43,22 @@ from camutils.cam import ClassSpec, upsample_cams
 from camutils.models import CAMModel, CAMOutput
 
 __all__ = [
+    "METHODS",
+    "NETWORKS",
     "FCNet",
     "EpochStats",
+    "LocRow",
+    "SeedRun",
+    "Settings",
     "conv_body",
     "gap_surgery",
     "localization_maps",
+    "localization_scores",
     "logits_of",
     "make_net",
+    "mean_sd",
     "predict",
+    "run_seed",
     "train",
 ]
 
@@ -383,3 +396,219 @@ def localization_maps(
         all_logits.append(logits)
         all_maps.append(maps)
     return torch.cat(all_logits), torch.cat(all_maps)
+
+
+# ----------------------------------------------------------------------------- the experiment
+NETWORKS: dict[str, str] = {
+    "fc": "flatten + FC",
+    "gap": "GAP",
+    "gmp": "GMP",
+    "surgery": "flatten + FC -> GAP (surgery)",
+}
+"""The four trained networks of notebook 05: key -> name in the tables."""
+
+METHODS: dict[str, tuple[str, Literal["cam", "backprop"]]] = {
+    "CAM on GAP": ("gap", "cam"),
+    "CAM on GMP": ("gmp", "cam"),
+    "CAM on FC -> GAP (surgery)": ("surgery", "cam"),
+    "Backprop on flatten + FC": ("fc", "backprop"),
+    "Backprop on GAP": ("gap", "backprop"),
+}
+"""The five localization methods of notebook 05: name -> (network key, map method)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The fixed settings of notebook 05's experiment (chosen once, before any result).
+
+    ``n_train`` training canvases are drawn per seed from the fixed training scans; the test
+    canvases (``n_test``) are the same for every seed. Training: Adam, one-cycle up to ``lr``,
+    ``epochs`` (``surgery_epochs`` for the fine-tuning of the surgery network, whose new conv
+    has ``surgery_width`` units). Boxes: the paper's rule at ``paper_t`` and swept over
+    ``thresholds``.
+    """
+
+    n_train: int = 4000
+    n_test: int = 500
+    epochs: int = 6
+    surgery_epochs: int = 2
+    surgery_width: int = 64
+    batch_size: int = 64
+    lr: float = 3e-3
+    thresholds: tuple[float, ...] = tuple(i / 20 for i in range(20))
+    paper_t: float = 0.2
+
+
+class LocRow(NamedTuple):
+    """One method's row of Table 2 in miniature (percent; ``best_t`` a fraction)."""
+
+    top1_loc_error: float  # at the paper's threshold
+    gt_known: float  # at the paper's threshold
+    best_t: float  # the threshold of the sweep with the highest GT-known accuracy (the first)
+    best_top1_loc_error: float  # at best_t
+    best_gt_known: float  # at best_t: the maximum of the sweep of the paper's box rule
+
+
+@dataclass
+class SeedRun:
+    """Everything one seed of :func:`run_seed` produced.
+
+    Attributes:
+        seed: the seed of the training canvases, the initialisation and the batch order.
+        nets: ``"fc"``, ``"gap"``, ``"gmp"``, ``"surgery"`` -> trained network (eval mode).
+        histories: the same keys -> :func:`train`'s per-epoch history.
+        seconds: the same keys -> training time.
+        top1: the same keys -> ``(N,)`` predicted class of each test canvas.
+        cls_error: the same keys -> top-1 classification error (%) on the test canvases.
+        sweeps: method name (:data:`METHODS`) -> ``MaxBoxAccMeter(box_rule="paper").compute()``
+            over ``settings.thresholds``, from the true class's maps (GT-known accuracy).
+        loc_error: method name -> ``(T,)`` float64 top-1 localization error (%) at each
+            threshold of the sweep.
+        table2: method name -> :class:`LocRow`.
+    """
+
+    seed: int
+    nets: dict[str, nn.Module] = field(repr=False)
+    histories: dict[str, list[EpochStats]] = field(repr=False)
+    seconds: dict[str, float]
+    top1: dict[str, Tensor] = field(repr=False)
+    cls_error: dict[str, float]
+    sweeps: dict[str, dict] = field(repr=False)
+    loc_error: dict[str, Tensor] = field(repr=False)
+    table2: dict[str, LocRow]
+
+
+def localization_scores(
+    maps: Tensor, predicted: Tensor, labels: Tensor, gt_boxes: Tensor, t: float
+) -> tuple[float, float]:
+    """``(top-1 localization error, GT-known accuracy)`` in % by the paper's box rule at ``t``.
+
+    The reference computation, with the boxes of both maps: :func:`run_seed` obtains the same
+    numbers from the sweep of the true class's maps alone.
+
+    Args:
+        maps: ``(B, 2, H, W)``: the predicted class's map and the true class's map per image.
+        predicted: ``(B,)`` predicted classes; labels: ``(B,)`` true classes.
+        gt_boxes: ``(B, 4)`` one inclusive ground-truth box per image.
+        t: the threshold, a fraction of each map's maximum
+            (:func:`camutils.boxes.largest_component_boxes`).
+    """
+    from camutils.boxes import largest_component_boxes
+    from camutils.metrics import LocalizationMeter
+
+    boxes = largest_component_boxes(maps, t)  # (B, 2, 4)
+    gt = gt_boxes.to(boxes.device)[:, None]
+    valid = torch.ones(len(gt), 1, dtype=torch.bool, device=boxes.device)
+    meter = LocalizationMeter(topk=(1,))
+    meter.update(
+        predicted.to(boxes.device)[:, None],
+        boxes[:, :1],
+        labels.to(boxes.device),
+        gt,
+        valid,
+        gt_known_boxes=boxes[:, 1],
+    )
+    r = meter.compute()
+    return r["top1_loc_error"], r["gt_known_loc_acc"]
+
+
+def run_seed(
+    seed: int,
+    settings: Settings,
+    test_set,
+    device: str | torch.device | None = None,
+    train_set=None,
+    progress: bool = False,
+) -> SeedRun:
+    """Notebook 05's experiment for one seed: Table 1 and Table 2 in miniature.
+
+    ``seed`` draws the ``settings.n_train`` training canvases (from the fixed training scans),
+    the initial weights (the same body for the three heads, :func:`make_net`), the batch order
+    and the surgery's new layers (:func:`gap_surgery`, fine-tuned with batch order
+    ``seed + 1``). The flatten + FC, GAP and GMP networks are trained, the surgery network is
+    made from the trained flatten + FC one and fine-tuned. Then every method of
+    :data:`METHODS` maps the true class of each ``test_set`` canvas (a
+    :class:`~camutils.digits.DigitCanvases`, the same for every seed), and the paper's box rule
+    is swept over ``settings.thresholds`` (``MaxBoxAccMeter(box_rule="paper")``).
+
+    One sweep gives both columns of Table 2: GT-known accuracy is the share of images whose
+    true-class box has IoU >= 0.5; a top-1 localization is right when the predicted class is
+    the true one AND its box is right, and then the predicted class's map IS the true class's
+    map, so its box is the GT-known box (:func:`localization_scores` computes the same from
+    both maps; the tests check that they agree).
+    """
+    from camutils.digits import digit_canvases
+    from camutils.metrics import MaxBoxAccMeter
+
+    ts = [float(t) for t in settings.thresholds]
+    paper = [i for i, t in enumerate(ts) if t == settings.paper_t]
+    if not paper:
+        raise ValueError(f"paper_t = {settings.paper_t} must be one of the thresholds {ts}")
+    device = torch.device(device) if device is not None else test_set.images.device
+    if train_set is None:
+        train_set = digit_canvases("train", settings.n_train, seed=seed)
+    nets: dict[str, nn.Module] = {}
+    histories: dict[str, list[EpochStats]] = {}
+    seconds: dict[str, float] = {}
+
+    def fit(key: str, net: nn.Module, epochs: int, order_seed: int) -> None:
+        t0 = time.perf_counter()
+        nets[key] = net
+        histories[key] = train(
+            net,
+            train_set.images,
+            train_set.labels,
+            epochs=epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            seed=order_seed,
+            progress=progress,
+            desc=f"seed {seed}: {NETWORKS[key]}",
+        )
+        seconds[key] = time.perf_counter() - t0
+
+    for head in ("fc", "gap", "gmp"):
+        fit(head, make_net(head, seed=seed).to(device), settings.epochs, seed)
+    surgery = gap_surgery(nets["fc"], width=settings.surgery_width, seed=seed)
+    fit("surgery", surgery, settings.surgery_epochs, seed + 1)
+
+    labels = test_set.labels.to(device)
+    top1 = {k: predict(net, test_set.images).argmax(1) for k, net in nets.items()}
+    cls_error = {k: 100 * (p != labels).double().mean().item() for k, p in top1.items()}
+    gt_boxes = test_set.boxes.to(device)[:, None]  # (B, 1, 4): one box per image
+    gt_valid = torch.ones(len(gt_boxes), 1, dtype=torch.bool, device=device)
+    sweeps, loc_error, table2 = {}, {}, {}
+    for name, (key, how) in METHODS.items():
+        _, maps = localization_maps(nets[key], test_set.images, labels, method=how)
+        meter = MaxBoxAccMeter(thresholds=ts, box_rule="paper")
+        ious = meter.update(maps, gt_boxes, gt_valid)  # (B, T): the true class's box
+        sweeps[name] = r = meter.compute()
+        right = (top1[key] == labels).to(ious.device)
+        hits = ((ious >= 0.5) & right[:, None]).sum(0).double()  # class right and box right
+        loc_error[name] = (100.0 - 100.0 * hits / len(labels)).cpu()
+        acc = r["accuracy"][0]
+        i, j = paper[0], ts.index(r["best_threshold"][0])
+        table2[name] = LocRow(
+            float(loc_error[name][i]),
+            float(acc[i]),
+            ts[j],
+            float(loc_error[name][j]),
+            float(acc[j]),
+        )
+    return SeedRun(seed, nets, histories, seconds, top1, cls_error, sweeps, loc_error, table2)
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``n - 1`` in the denominator; 0 for one value).
+
+    Example:
+        >>> mean_sd([1.0, 2.0, 3.0])
+        (2.0, 1.0)
+    """
+    xs = [float(v) for v in values]
+    if not xs:
+        raise ValueError("mean_sd of no values")
+    m = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return m, 0.0
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))

@@ -9,12 +9,18 @@ from camutils.digits import digit_canvases
 from camutils.models import CAMModel
 from camutils.saliency import gradient_saliency
 from camutils.wsol import (
+    METHODS,
+    NETWORKS,
     FCNet,
+    Settings,
     gap_surgery,
     localization_maps,
+    localization_scores,
     logits_of,
     make_net,
+    mean_sd,
     predict,
+    run_seed,
     train,
 )
 
@@ -159,3 +165,77 @@ def test_bad_head_is_refused():
     with pytest.raises(ValueError, match="head"):
         make_net("avg")
     assert isinstance(make_net("fc").head[-1], nn.Linear)
+
+
+_TINY = Settings(
+    n_train=128,
+    n_test=48,
+    epochs=1,
+    surgery_epochs=1,
+    surgery_width=8,
+    batch_size=32,
+    thresholds=(0.0, 0.1, 0.2, 0.4, 0.6),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs():
+    test_set = digit_canvases("test", n=_TINY.n_test, seed=0)
+    runs = [run_seed(s, _TINY, test_set) for s in (0, 0, 1)]
+    given = digit_canvases("train", n=_TINY.n_train, seed=1)  # the set that seed 1 draws
+    runs.append(run_seed(1, _TINY, test_set, train_set=given))
+    return test_set, runs
+
+
+def test_run_seed_is_seeded(tiny_runs):
+    _, (a, b, c, d) = tiny_runs
+    assert set(a.nets) == set(NETWORKS) and set(a.table2) == set(METHODS)
+    assert a.cls_error == b.cls_error and a.table2 == b.table2
+    for k in a.nets:
+        sa, sb = a.nets[k].state_dict(), b.nets[k].state_dict()
+        assert all(torch.equal(sa[n], sb[n]) for n in sa)
+    # another seed: other initial weights, another batch order, other training canvases
+    assert not torch.equal(a.nets["gap"].head.weight, c.nets["gap"].head.weight)
+    assert [len(h) for h in a.histories.values()] == [1, 1, 1, 1]
+    assert d.cls_error == c.cls_error and d.table2 == c.table2  # training canvases passed in
+
+
+def test_run_seed_table2_is_the_paper_rule_on_both_maps(tiny_runs):
+    # the one-sweep shortcut of run_seed gives what the box rule gives on the predicted and the
+    # true class's maps, at the paper's threshold and at the best one
+    test_set, runs = tiny_runs
+    run = runs[2]
+    ts = list(_TINY.thresholds)
+    for name, (key, how) in METHODS.items():
+        classes = torch.stack([run.top1[key], test_set.labels], dim=1)
+        _, maps = localization_maps(run.nets[key], test_set.images, classes, method=how)
+        row = run.table2[name]
+        assert row.best_t == run.sweeps[name]["best_threshold"][0]
+        assert row.best_gt_known == run.sweeps[name]["max_box_acc"]
+        for t, err, acc in [
+            (_TINY.paper_t, row.top1_loc_error, row.gt_known),
+            (row.best_t, row.best_top1_loc_error, row.best_gt_known),
+        ]:
+            ref = localization_scores(maps, run.top1[key], test_set.labels, test_set.boxes, t)
+            assert ref == pytest.approx((err, acc), abs=1e-9), (name, t)
+        sweep = run.sweeps[name]["accuracy"][0]
+        for i, t in enumerate(ts):
+            ref = localization_scores(maps, run.top1[key], test_set.labels, test_set.boxes, t)
+            assert ref == pytest.approx((float(run.loc_error[name][i]), float(sweep[i])), abs=1e-9)
+    errors = {k: 100 * (run.top1[k] != test_set.labels).double().mean().item() for k in NETWORKS}
+    assert errors == run.cls_error
+
+
+def test_run_seed_needs_the_paper_threshold_in_the_sweep(tiny_runs):
+    test_set, _ = tiny_runs
+    with pytest.raises(ValueError, match="paper_t"):
+        run_seed(0, Settings(n_train=8, thresholds=(0.1, 0.3)), test_set)
+
+
+def test_mean_sd():
+    assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert mean_sd([4.0]) == (4.0, 0.0)
+    m, sd = mean_sd(torch.tensor([0.0, 10.0]))
+    assert m == 5.0 and sd == pytest.approx(50**0.5)
+    with pytest.raises(ValueError):
+        mean_sd([])
