@@ -421,16 +421,19 @@ METHODS: dict[str, tuple[str, Literal["cam", "backprop"]]] = {
 class Settings:
     """The fixed settings of notebook 05's experiment (chosen once, before any result).
 
-    ``n_train`` training canvases are drawn per seed from the fixed training scans; the test
-    canvases (``n_test``) are the same for every seed. Training: Adam, one-cycle up to ``lr``,
+    ``n_train`` training canvases are drawn per seed from the fixed training scans; the
+    ``n_test`` test canvases are the same for every seed: all of them score classification
+    (Table 1), the first ``n_loc`` of them localization (Table 2, whose threshold sweep costs
+    far more per image than a forward pass). Training: Adam, one-cycle up to ``lr``,
     ``epochs`` (``surgery_epochs`` for the fine-tuning of the surgery network, whose new conv
     has ``surgery_width`` units). Boxes: the paper's rule at ``paper_t`` and swept over
     ``thresholds``.
     """
 
     n_train: int = 4000
-    n_test: int = 500
-    epochs: int = 6
+    n_test: int = 1000
+    n_loc: int = 300
+    epochs: int = 5
     surgery_epochs: int = 2
     surgery_width: int = 64
     batch_size: int = 64
@@ -461,7 +464,8 @@ class SeedRun:
         top1: the same keys -> ``(N,)`` predicted class of each test canvas.
         cls_error: the same keys -> top-1 classification error (%) on the test canvases.
         sweeps: method name (:data:`METHODS`) -> ``MaxBoxAccMeter(box_rule="paper").compute()``
-            over ``settings.thresholds``, from the true class's maps (GT-known accuracy).
+            over ``settings.thresholds``, from the true class's maps of the first
+            ``settings.n_loc`` test canvases (GT-known accuracy).
         loc_error: method name -> ``(T,)`` float64 top-1 localization error (%) at each
             threshold of the sweep.
         table2: method name -> :class:`LocRow`.
@@ -526,10 +530,11 @@ def run_seed(
     the initial weights (the same body for the three heads, :func:`make_net`), the batch order
     and the surgery's new layers (:func:`gap_surgery`, fine-tuned with batch order
     ``seed + 1``). The flatten + FC, GAP and GMP networks are trained, the surgery network is
-    made from the trained flatten + FC one and fine-tuned. Then every method of
-    :data:`METHODS` maps the true class of each ``test_set`` canvas (a
-    :class:`~camutils.digits.DigitCanvases`, the same for every seed), and the paper's box rule
-    is swept over ``settings.thresholds`` (``MaxBoxAccMeter(box_rule="paper")``).
+    made from the trained flatten + FC one and fine-tuned. Every network classifies the
+    ``test_set`` canvases (a :class:`~camutils.digits.DigitCanvases`, the same for every seed);
+    then every method of :data:`METHODS` maps the true class of the first ``settings.n_loc``
+    of them, and the paper's box rule is swept over ``settings.thresholds``
+    (``MaxBoxAccMeter(box_rule="paper")``).
 
     One sweep gives both columns of Table 2: GT-known accuracy is the share of images whose
     true-class box has IoU >= 0.5; a top-1 localization is right when the predicted class is
@@ -575,17 +580,18 @@ def run_seed(
     labels = test_set.labels.to(device)
     top1 = {k: predict(net, test_set.images).argmax(1) for k, net in nets.items()}
     cls_error = {k: 100 * (p != labels).double().mean().item() for k, p in top1.items()}
-    gt_boxes = test_set.boxes.to(device)[:, None]  # (B, 1, 4): one box per image
-    gt_valid = torch.ones(len(gt_boxes), 1, dtype=torch.bool, device=device)
+    n = min(settings.n_loc, len(labels))  # the canvases whose maps are swept
+    gt_boxes = test_set.boxes[:n].to(device)[:, None]  # (n, 1, 4): one box per image
+    gt_valid = torch.ones(n, 1, dtype=torch.bool, device=device)
     sweeps, loc_error, table2 = {}, {}, {}
     for name, (key, how) in METHODS.items():
-        _, maps = localization_maps(nets[key], test_set.images, labels, method=how)
+        _, maps = localization_maps(nets[key], test_set.images[:n], labels[:n], method=how)
         meter = MaxBoxAccMeter(thresholds=ts, box_rule="paper")
-        ious = meter.update(maps, gt_boxes, gt_valid)  # (B, T): the true class's box
+        ious = meter.update(maps, gt_boxes, gt_valid)  # (n, T): the true class's box
         sweeps[name] = r = meter.compute()
-        right = (top1[key] == labels).to(ious.device)
+        right = (top1[key][:n] == labels[:n]).to(ious.device)
         hits = ((ious >= 0.5) & right[:, None]).sum(0).double()  # class right and box right
-        loc_error[name] = (100.0 - 100.0 * hits / len(labels)).cpu()
+        loc_error[name] = (100.0 - 100.0 * hits / n).cpu()
         acc = r["accuracy"][0]
         i, j = paper[0], ts.index(r["best_threshold"][0])
         table2[name] = LocRow(

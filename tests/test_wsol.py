@@ -170,6 +170,7 @@ def test_bad_head_is_refused():
 _TINY = Settings(
     n_train=128,
     n_test=48,
+    n_loc=32,
     epochs=1,
     surgery_epochs=1,
     surgery_width=8,
@@ -202,28 +203,33 @@ def test_run_seed_is_seeded(tiny_runs):
 
 def test_run_seed_table2_is_the_paper_rule_on_both_maps(tiny_runs):
     # the one-sweep shortcut of run_seed gives what the box rule gives on the predicted and the
-    # true class's maps, at the paper's threshold and at the best one
+    # true class's maps, at the paper's threshold and at the best one, on the first n_loc
+    # test canvases; classification is scored on all of them
     test_set, runs = tiny_runs
     run = runs[2]
     ts = list(_TINY.thresholds)
+    n = _TINY.n_loc
+    images, labels, boxes = test_set.images[:n], test_set.labels[:n], test_set.boxes[:n]
     for name, (key, how) in METHODS.items():
-        classes = torch.stack([run.top1[key], test_set.labels], dim=1)
-        _, maps = localization_maps(run.nets[key], test_set.images, classes, method=how)
+        pred = run.top1[key][:n]
+        classes = torch.stack([pred, labels], dim=1)
+        _, maps = localization_maps(run.nets[key], images, classes, method=how)
         row = run.table2[name]
+        assert run.sweeps[name]["images"] == n
         assert row.best_t == run.sweeps[name]["best_threshold"][0]
         assert row.best_gt_known == run.sweeps[name]["max_box_acc"]
         for t, err, acc in [
             (_TINY.paper_t, row.top1_loc_error, row.gt_known),
             (row.best_t, row.best_top1_loc_error, row.best_gt_known),
         ]:
-            ref = localization_scores(maps, run.top1[key], test_set.labels, test_set.boxes, t)
+            ref = localization_scores(maps, pred, labels, boxes, t)
             assert ref == pytest.approx((err, acc), abs=1e-9), (name, t)
         sweep = run.sweeps[name]["accuracy"][0]
         for i, t in enumerate(ts):
-            ref = localization_scores(maps, run.top1[key], test_set.labels, test_set.boxes, t)
+            ref = localization_scores(maps, pred, labels, boxes, t)
             assert ref == pytest.approx((float(run.loc_error[name][i]), float(sweep[i])), abs=1e-9)
     errors = {k: 100 * (run.top1[k] != test_set.labels).double().mean().item() for k in NETWORKS}
-    assert errors == run.cls_error
+    assert errors == run.cls_error and len(run.top1["gap"]) == _TINY.n_test
 
 
 def test_run_seed_needs_the_paper_threshold_in_the_sweep(tiny_runs):
