@@ -109,7 +109,7 @@ _TOY_F = torch.tensor(
 
 def toy_scores(answer: Sequence[float] | Tensor | None) -> bool:
     """Notebook 01, exercise 1: ``(S_1, S_2)`` of the toy with the Dog weights changed to
-    ``(0.6, 0.1, 0.1)`` and the Cat weights kept, in the seed's average convention."""
+    ``(0.6, 0.1, 0.1)`` and the Cat weights kept, in the study notes' average convention."""
     if _unanswered(answer):
         return False
     got = _numbers(answer, 2)
@@ -125,7 +125,7 @@ def toy_scores(answer: Sequence[float] | Tensor | None) -> bool:
             "whose F_1 is the smallest, so its score dropped."
         )
     if all(math.isclose(g, 16 * e, abs_tol=1e-2) for g, e in zip(got, expected, strict=True)):
-        return _hint("these are 16 times too large: the seed's F_k divides the sum by 16.")
+        return _hint("these are 16 times too large: the study notes' F_k divides the sum by 16.")
     old = (torch.tensor([[0.3, 0.5, 0.1], [0.4, 0.6, 0.8]], dtype=torch.float64) @ F).tolist()
     if all(math.isclose(g, o, abs_tol=1e-3) for g, o in zip(got, old, strict=True)):
         return _hint("these are the scores with the ORIGINAL Dog weights (0.3, 0.5, 0.1).")
@@ -749,17 +749,19 @@ def ranking_reversal(answer: float | None, sweep_gmp, sweep_surgery, paper_t: fl
     """Notebook 05, exercise 3: the smallest threshold ``t >= paper_t`` of the sweep at which the
     surgery network's GT-known accuracy is HIGHER than GMP's (at ``paper_t`` GMP is ahead).
 
-    ``sweep_gmp`` and ``sweep_surgery`` are the ``MaxBoxAccMeter.compute()`` results of the two
-    methods (``sweeps["CAM on GMP"]``, ``sweeps["CAM on FC -> GAP (surgery)"]``), so the answer
-    is read from the run at hand (a GPU trains slightly different networks).
+    ``sweep_gmp`` and ``sweep_surgery`` are the ``MaxBoxAccMeter(box_rule="paper").compute()``
+    results of the two methods in one seed's run (the notebook passes seed 0's,
+    ``runs[0].sweeps["CAM on GMP"]`` and ``runs[0].sweeps["CAM on FC -> GAP (surgery)"]``), so
+    the answer is read from the run at hand: other seeds, CPUs and GPUs train other networks,
+    and the threshold where the curves cross moves with them.
     """
     if _unanswered(answer):
         return False
     a, b = _sweep_curve(sweep_gmp), _sweep_curve(sweep_surgery)
     if a is None or b is None or a[0] != b[0]:
         return _hint(
-            'pass the two sweeps as the notebook has them: sweeps["CAM on GMP"] and '
-            'sweeps["CAM on FC -> GAP (surgery)"].'
+            'pass the two sweeps of one seed as the notebook has them: runs[0].sweeps["CAM on '
+            'GMP"] and runs[0].sweeps["CAM on FC -> GAP (surgery)"].'
         )
     ts, gmp = a
     surgery = b[1]

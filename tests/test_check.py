@@ -480,7 +480,7 @@ def test_ranking_reversal(capsys):
     ok, out = run(capsys, check.ranking_reversal, "0.3", gmp, surgery)
     assert not ok and "one threshold" in out
     ok, out = run(capsys, check.ranking_reversal, 0.3, surgery["accuracy"], gmp)
-    assert not ok and 'sweeps["CAM on GMP"]' in out
+    assert not ok and 'runs[0].sweeps["CAM on GMP"]' in out
     ok, out = run(capsys, check.ranking_reversal, None, gmp, surgery)
     assert not ok and "Not answered" in out
     # the answer is read from the sweeps given: another run, another threshold
@@ -490,7 +490,13 @@ def test_ranking_reversal(capsys):
     ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, _sweep([0.0] * 20))  # never ahead
     assert not ok and "never" in out
     ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, _sweep(_SURGERY[:10]))
-    assert not ok and 'sweeps["CAM on GMP"]' in out
+    assert not ok and 'runs[0].sweeps["CAM on GMP"]' in out
+    # a run in which the surgery network is already ahead at the paper's threshold
+    early = _sweep(_SURGERY[:4] + [60] + _SURGERY[5:])
+    ok, out = run(capsys, check.ranking_reversal, 0.2, gmp, early)
+    assert ok and "t = 0.20" in out and "t = 0.15 it was not" in out
+    ok, out = run(capsys, check.ranking_reversal, 0.3, gmp, early)
+    assert not ok and "FIRST" in out
 
 
 def test_ranking_reversal_reads_the_meters_result(capsys):
@@ -506,7 +512,7 @@ def test_ranking_reversal_reads_the_meters_result(capsys):
     t = torch.arange(20, dtype=torch.float64) / 20
     results = []
     for m in (peak, broad):
-        meter = MaxBoxAccMeter(thresholds=t, iou_thresholds=(0.3, 0.5))
+        meter = MaxBoxAccMeter(thresholds=t, iou_thresholds=(0.3, 0.5), box_rule="paper")
         meter.update(m, gt, valid)
         results.append(meter.compute())
     acc_peak = results[0]["accuracy"][1].tolist()  # the IoU 0.5 row
