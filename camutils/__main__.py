@@ -23,7 +23,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -103,24 +103,23 @@ def _most_per_core() -> int:
     return 4 * (os.cpu_count() or 1)
 
 
-def _threads(text: str) -> int:
-    value = _positive_int(text)
-    if value > _most_per_core():
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer up to {_most_per_core()} (4 per CPU core here); "
-            f"found {text!r}"
-        )
-    return value
+def _at_most_per_core(parse: Callable[[str], int], expected: str) -> Callable[[str], int]:
+    """An argparse type: ``parse``, then at most :func:`_most_per_core`."""
+
+    def check(text: str) -> int:
+        value = parse(text)
+        if value > _most_per_core():
+            raise argparse.ArgumentTypeError(
+                f"expected {expected} up to {_most_per_core()} (4 per CPU core here); "
+                f"found {text!r}"
+            )
+        return value
+
+    return check
 
 
-def _workers(text: str) -> int:
-    value = _count(text)
-    if value > _most_per_core():
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0 up to {_most_per_core()} (4 per CPU core here); "
-            f"found {text!r}"
-        )
-    return value
+_threads = _at_most_per_core(_positive_int, "a positive integer")
+_workers = _at_most_per_core(_count, "an integer >= 0")
 
 
 def _fraction(text: str) -> float:
