@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         help="CAM localization on ILSVRC 2012 validation (Table 2 of the paper)",
         description=(
             "Evaluate CAM boxes on ILSVRC 2012 validation: top-1 / top-5 localization error, "
-            "GT-known localization error and classification error, printed beside the paper's "
+            "GT-known localization accuracy and classification error, printed beside the paper's "
             "Table 2. The data folder may hold the official devkit layout, Kaggle's layout or "
             "torchvision's ImageNet folder with the XML boxes (detected)."
         ),

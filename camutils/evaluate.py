@@ -922,7 +922,7 @@ def evaluate(
             (``"original"``, exact, slower): see :func:`cam_boxes`.
         guess_boxes: ``"true-class"`` (default): search the box of the true class's map only.
             A guess ``(c, box)`` counts only when ``c`` is the true class, and its box is then
-            that map's box, so top-1, top-5 and GT-known errors are exactly those of searching
+            that map's box, so top-1, top-5 and GT-known figures are exactly those of searching
             all five maps, for a fifth of the work; the results file then holds that box
             (``gt_box``) and no boxes for the other guesses. ``"all"``: a box for each of the
             top-k classes as well (``boxes`` and ``iou`` per guess in the results file).
@@ -1346,16 +1346,18 @@ def measured_rows(result: EvalResult) -> list[tuple[str, dict[str, float | int]]
 
 
 def format_table(result: EvalResult, paper: bool = True) -> str:
-    """Table 2's layout: the paper's rows, then the measured ones (errors in %).
+    """Table 2's layout: the paper's rows, then the measured ones (in %).
 
-    Top-1/top-5 localization error as in the paper's Table 2; top-1/top-5 classification error
-    as in its Table 1 (for the same networks); GT-known localization error (100 - GT-known
-    accuracy, Choe et al. 2020; not reported by the paper).
+    Top-1/top-5 localization error as in the paper's Table 2 and top-1/top-5 classification
+    error as in its Table 1 (for the same networks), lower is better; the last column is the
+    GT-known localization *accuracy* (Choe et al. 2020; not reported by the paper), higher is
+    better, named so in the header: one quantity, one name, as in the notebooks.
     """
-    head = f"{'Method':<50}{'top-1 loc':>10}{'top-5 loc':>10}{'top-1 cls':>10}{'top-5 cls':>10}{'GT-known':>10}"
+    head = f"{'Method':<50}{'top-1 loc':>10}{'top-5 loc':>10}{'top-1 cls':>10}{'top-5 cls':>10}{'GT-kn acc':>10}"
     rule = "-" * len(head)
     lines = [
-        "Localization error on ILSVRC validation (%), in the layout of Zhou et al. 2016, Table 2",
+        "ILSVRC validation, in the layout of Zhou et al. 2016, Table 2: localization (loc) and "
+        "classification (cls) error in %; GT-kn acc = GT-known localization accuracy in %",
         head,
         rule,
     ]
@@ -1366,7 +1368,7 @@ def format_table(result: EvalResult, paper: bool = True) -> str:
             )
         lines.append(rule)
     for name, m in measured_rows(result):
-        gk = 100.0 - m["gt_known_loc_acc"] if "gt_known_loc_acc" in m else None
+        gk = m.get("gt_known_loc_acc")
         k = max(
             int(key[3:-10]) for key in m if key.startswith("top") and key.endswith("_loc_error")
         )
@@ -1389,8 +1391,8 @@ def format_table(result: EvalResult, paper: bool = True) -> str:
 def per_class(
     lines: Sequence[dict[str, Any]], class_names: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Per-class figures from the per-image results: images, top-1 loc error, GT-known error,
-    top-1 classification error (%), sorted by class index."""
+    """Per-class figures from the per-image results: images, top-1 loc error, GT-known
+    localization accuracy, top-1 classification error (%), sorted by class index."""
     groups: dict[int, list[dict[str, Any]]] = {}
     for ln in lines:
         if ln["status"] == "ok":
@@ -1405,7 +1407,7 @@ def per_class(
                 "class": class_names[label] if class_names else str(label),
                 "images": n,
                 "top1_loc_error": 100.0 * sum(not x["top1_loc"] for x in g) / n,
-                "gt_known_error": 100.0 * sum(not x["gt_known"] for x in g) / n,
+                "gt_known_accuracy": 100.0 * sum(bool(x["gt_known"]) for x in g) / n,
                 "top1_cls_error": 100.0 * sum(not x["top1_cls"] for x in g) / n,
             }
         )
@@ -1435,7 +1437,7 @@ def per_size(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "top1_loc_error": 100.0 * sum(not x["top1_loc"] for x in g) / n
                 if n
                 else float("nan"),
-                "gt_known_error": 100.0 * sum(not x["gt_known"] for x in g) / n
+                "gt_known_accuracy": 100.0 * sum(bool(x["gt_known"]) for x in g) / n
                 if n
                 else float("nan"),
                 "mean_gt_known_iou": sum(x["gt_known_iou"] for x in g) / n if n else float("nan"),
