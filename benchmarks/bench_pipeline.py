@@ -54,9 +54,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from camutils.evaluate import _forward, _post, _Settings, evaluate
-from camutils.ilsvrc import make_synthetic_val, open_ilsvrc
+from camutils.evaluate import evaluate
+from camutils.ilsvrc import open_ilsvrc
+from camutils.loader import ImageReader, background, batch_loader, prepared_batches
 from camutils.models import CAMModel, load_model
+from camutils.step import StepSettings, amp_dtype, forward_batch, topk_boxes
+from camutils.synthetic import make_synthetic_val
 
 
 def sync(device: torch.device) -> None:
@@ -81,7 +84,7 @@ def get_model(name: str, device: torch.device) -> tuple[CAMModel, str]:
 
 
 # --------------------------------------------------------------------------- (a)
-def forward_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: float) -> float:
+def forward_alone(model: CAMModel, st: StepSettings, batch_size: int, seconds: float) -> float:
     """Images/s of the forward pass on a ready uint8 batch on the device (normalisation,
     channels-last, autocast as in the pipeline)."""
     s = model.preprocess.size
@@ -91,11 +94,11 @@ def forward_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: floa
         model = model.to(memory_format=torch.channels_last)
     with torch.inference_mode():
         for _ in range(3):
-            _forward(model, x, st)
+            forward_batch(model, x, st)
         sync(st.device)
         n, t0 = 0, time.perf_counter()
         while True:
-            _forward(model, x, st)
+            forward_batch(model, x, st)
             n += batch_size
             if n >= 4 * batch_size and time.perf_counter() - t0 > seconds:
                 break
@@ -103,7 +106,9 @@ def forward_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: floa
     return n / (time.perf_counter() - t0)
 
 
-def plain_forward(model: CAMModel, device: torch.device, batch_size: int, seconds: float) -> float:
+def plainforward_batch(
+    model: CAMModel, device: torch.device, batch_size: int, seconds: float
+) -> float:
     """Images/s of ``model(x)`` in fp32, default memory layout (what (c) runs)."""
     model = model.to(memory_format=torch.contiguous_format)
     x = torch.randn(batch_size, 3, model.preprocess.size, model.preprocess.size, device=device)
@@ -123,19 +128,13 @@ def plain_forward(model: CAMModel, device: torch.device, batch_size: int, second
 # --------------------------------------------------------------------------- (b) stages
 def data_path_alone(model, root: Path, device, batch_size: int, workers: int) -> float:
     """Images/s of reading + decoding + resizing alone (the pipeline's data path, no model)."""
-    from camutils.evaluate import _background, _collate, _Images, _prepared_batches, _worker_init
-
     val = open_ilsvrc(root)
     on_device = device.type == "cuda"
-    ds = _Images(val.records, model.preprocess, on_device)
-    loader = torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-        worker_init_fn=_worker_init if workers else None, prefetch_factor=2 if workers else None,
-    )  # fmt: skip
-    batches = iter(loader)  # workers start from the main thread
-    prepared = _prepared_batches(batches, device, model.preprocess)
+    reader = ImageReader(val.records, model.preprocess, on_device)
+    batches = batch_loader(reader, batch_size, workers)  # workers start from the main thread
+    prepared = prepared_batches(batches, device, model.preprocess)
     if on_device:
-        prepared = _background(prepared)
+        prepared = background(prepared)
     t0 = time.perf_counter()
     n = 0
     for p in prepared:
@@ -144,7 +143,7 @@ def data_path_alone(model, root: Path, device, batch_size: int, workers: int) ->
     return n / (time.perf_counter() - t0)
 
 
-def postprocess_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: float) -> float:
+def postprocess_alone(model: CAMModel, st: StepSettings, batch_size: int, seconds: float) -> float:
     """Images/s of top-5 + true-class CAMs -> boxes in original coordinates (random features)."""
     from camutils.metrics import LocalizationMeter
 
@@ -154,7 +153,7 @@ def postprocess_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: 
         x = torch.randint(0, 256, (batch_size, 3, s, s), dtype=torch.uint8, generator=g).to(
             st.device
         )
-        logits, feats = _forward(model.to(memory_format=torch.channels_last), x, st)
+        logits, feats = forward_batch(model.to(memory_format=torch.channels_last), x, st)
         sizes = torch.tensor([[375, 500]] * batch_size)
         labels = torch.randint(0, 1000, (batch_size,), device=st.device)
         gt = torch.tensor([[[50, 40, 300, 250]]] * batch_size, device=st.device)
@@ -162,7 +161,7 @@ def postprocess_alone(model: CAMModel, st: _Settings, batch_size: int, seconds: 
         meter = LocalizationMeter()
 
         def once():
-            classes, _, boxes, gk = _post(model, logits, feats, sizes, labels, st)
+            classes, _, boxes, gk = topk_boxes(model, logits, feats, sizes, labels, st)
             meter.update(classes, boxes, labels, gt, valid, gk)
             boxes.cpu()
 
@@ -367,8 +366,6 @@ def main() -> None:
     secs = build_set(root, n)
     log(f"synthetic ILSVRC set: {describe_set(root)}, built in {secs:.1f} s")
 
-    from camutils.evaluate import _amp_dtype
-
     for name in models:
         row: dict = {}
         report["models"][name] = row
@@ -376,11 +373,11 @@ def main() -> None:
         try:
             model, weights = get_model(name, device)
             row["weights"] = weights
-            st = _Settings(device, _amp_dtype(args.precision, device), True, 0.2, 5,
+            st = StepSettings(device, amp_dtype(args.precision, device), True, 0.2, 5,
                            2**26 if gpu else None)  # fmt: skip
             row["a_forward"] = forward_alone(model, st, bs, seconds)
             log(f"(a) forward alone:            {row['a_forward']:9.1f} images/s")
-            row["a0_plain_fp32_forward"] = plain_forward(model, device, bs, seconds / 2)
+            row["a0_plain_fp32_forward"] = plainforward_batch(model, device, bs, seconds / 2)
             log(f"    plain fp32 forward (c's): {row['a0_plain_fp32_forward']:9.1f} images/s")
             row["data_path"] = data_path_alone(model, root, device, bs, workers)
             log(f"    data path alone:          {row['data_path']:9.1f} images/s")

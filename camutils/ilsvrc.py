@@ -22,7 +22,7 @@ devkit's own ILSVRC2012_ID order.
 Nothing is dropped silently: an image without annotation, an annotation with an unknown class or
 broken XML is kept in :attr:`ILSVRCVal.records` with its :attr:`Record.problem` set (the
 pipeline writes it to the results file as skipped and counts it), and an image that cannot be
-decoded is reported by the pipeline the same way. :func:`decode_image` turns grayscale, CMYK (and
+decoded is reported by the pipeline the same way. :func:`~camutils.decode.decode_image` turns grayscale, CMYK (and
 anything else PIL can open, such as a PNG saved with a ``.JPEG`` name) into RGB.
 
 Example:
@@ -35,12 +35,10 @@ Example:
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 import re
 import stat
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +49,17 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from torch import Tensor
 
+from camutils.decode import (  # the decoding stage; imported here by its old path too
+    MAX_PIXELS,
+    ImageTooLarge,
+    JpegInfo,
+    UnreadableImage,
+    check_pixels,
+    decode_image,
+    jpeg_info,
+    read_image_bytes,
+)
+
 __all__ = [
     "BLACKLIST_NAMES",
     "MAX_PIXELS",
@@ -60,8 +69,6 @@ __all__ = [
     "LayoutError",
     "Record",
     "Solution",
-    "SyntheticVal",
-    "TYPICAL_SIZES",
     "UnreadableImage",
     "box_problem",
     "boxes_tensor",
@@ -69,7 +76,6 @@ __all__ = [
     "decode_image",
     "detect_layout",
     "jpeg_info",
-    "make_synthetic_val",
     "open_ilsvrc",
     "parse_solution_csv",
     "parse_voc_xml",
@@ -96,10 +102,6 @@ BLACKLIST_NAMES = (
     "ILSVRC2014_clsloc_validation_blacklist.txt",
 )
 _WNID = re.compile(r"^n\d{8}$")
-# The most pixels an image may have to be decoded: PIL's Image.MAX_IMAGE_PIXELS convention
-# (1024 * 1024 * 1024 // 4 // 3, about 89.5 M pixels, a 3-byte-per-pixel image of a quarter
-# GiB). A JPEG of a few hundred bytes can declare 65500 x 65500 pixels (12.9 GB decoded).
-MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 # Annotation files larger than this are refused unread (a devkit XML is about 1 kB).
 MAX_ANNOTATION_BYTES = 16 * 1024 * 1024
 # Box coordinates at or beyond this are refused (they cannot be an image's pixels).
@@ -108,14 +110,6 @@ MAX_COORDINATE = 2**31 - 1
 
 class LayoutError(FileNotFoundError):
     """The root folder is not (or not completely) one of the known ILSVRC layouts."""
-
-
-class UnreadableImage(ValueError):
-    """An image file that neither libjpeg (torchvision) nor PIL can decode."""
-
-
-class ImageTooLarge(UnreadableImage):
-    """An image whose header declares more pixels than the limit: refused before decoding."""
 
 
 # --------------------------------------------------------------------------- records
@@ -523,158 +517,6 @@ def read_blacklist(path: str | os.PathLike) -> frozenset[str]:
 
 
 # --------------------------------------------------------------------------- images
-@dataclass(frozen=True)
-class JpegInfo:
-    """What a JPEG header says: size, colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK) and
-    whether it is progressive."""
-
-    height: int
-    width: int
-    components: int
-    progressive: bool
-
-
-_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def jpeg_info(data: bytes | bytearray | memoryview) -> JpegInfo | None:
-    """Parse a JPEG's markers up to its frame header; ``None`` if it is not a readable JPEG.
-
-    Only the header is read (microseconds), so the pipeline knows every image's original size
-    before decoding and can send the images the GPU decoder handles (baseline or progressive
-    3-component JPEGs) to it and the others (grayscale, CMYK, not a JPEG) to the CPU.
-
-    Example:
-        >>> from PIL import Image
-        >>> buf = io.BytesIO(); Image.new("RGB", (500, 375)).save(buf, "JPEG")
-        >>> jpeg_info(buf.getvalue())
-        JpegInfo(height=375, width=500, components=3, progressive=False)
-    """
-    n = len(data)
-    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
-        return None
-    i = 2
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = (data[i + 2] << 8) | data[i + 3]
-        if marker in _SOF_MARKERS:
-            if i + 10 > n:
-                return None
-            h = (data[i + 5] << 8) | data[i + 6]
-            w = (data[i + 7] << 8) | data[i + 8]
-            comps = data[i + 9]
-            if h == 0 or w == 0 or comps not in (1, 3, 4):
-                return None
-            return JpegInfo(h, w, comps, marker in (0xC2, 0xC6, 0xCA, 0xCE))
-        if marker in (0xD9, 0xDA) or length < 2:  # end of image / start of scan before a frame
-            return None
-        i += 2 + length
-    return None
-
-
-def check_pixels(height: int, width: int, max_pixels: int | None, name: str = "image") -> None:
-    """Raise :class:`ImageTooLarge` when a ``height x width`` image is over ``max_pixels``
-    (``None``: no limit), before anything is decoded."""
-    if max_pixels is not None and height * width > max_pixels:
-        raise ImageTooLarge(
-            f"{name}: {width} x {height} = {height * width:,} pixels, over the limit of "
-            f"{max_pixels:,} (max_pixels); not decoded"
-        )
-
-
-def read_image_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of an image file; :class:`UnreadableImage` naming it when it cannot be read
-    (missing, a symbolic link to nowhere or to itself, no permission) or is not a regular file
-    (a FIFO or a device would block or never end)."""
-    path = Path(path)
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise UnreadableImage(f"{path.name}: not a regular file")
-        return path.read_bytes()
-    except OSError as e:
-        raise UnreadableImage(f"{path.name}: cannot read ({e.strerror or e})") from e
-
-
-def _pil_decode(data: bytes, max_pixels: int | None, name: str) -> Tensor:
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as e:  # PIL's own limit, 2 x MAX_IMAGE_PIXELS
-            raise ImageTooLarge(f"{name}: {e} Not decoded.") from e
-        with im:
-            check_pixels(im.height, im.width, max_pixels, name)  # only the header is read yet
-            im.load()
-            rgb = im.convert("RGB")
-    return (
-        torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-        .view(rgb.height, rgb.width, 3)
-        .permute(2, 0, 1)
-        .contiguous()
-    )
-
-
-def decode_image(
-    data: bytes | bytearray | Tensor, name: str = "image", max_pixels: int | None = MAX_PIXELS
-) -> Tensor:
-    """Decode an image file's bytes into a ``(3, H, W)`` uint8 RGB tensor on the CPU.
-
-    libjpeg-turbo (``torchvision.io.decode_jpeg``, which converts grayscale and CMYK to RGB)
-    first; PIL for anything else it can open (a PNG with a ``.JPEG`` name, some odd JPEGs).
-    A truncated or corrupt file raises :class:`UnreadableImage` naming it: the pipeline counts
-    and reports it and carries on. An image whose header declares more than ``max_pixels``
-    pixels (default :data:`MAX_PIXELS`, PIL's convention; ``None`` for no limit) raises
-    :class:`ImageTooLarge` before any pixel is decoded (PIL's own limit, twice its
-    ``Image.MAX_IMAGE_PIXELS``, still applies to the files PIL decodes).
-
-    Example:
-        >>> from PIL import Image
-        >>> buf = io.BytesIO(); Image.new("L", (6, 4), 128).save(buf, "JPEG")
-        >>> decode_image(buf.getvalue()).shape
-        torch.Size([3, 4, 6])
-    """
-    from torchvision.io import ImageReadMode
-    from torchvision.io import decode_jpeg as _decode_jpeg
-
-    if isinstance(data, Tensor):
-        encoded = data.reshape(-1).to(torch.uint8)
-        raw = encoded.numpy().tobytes()
-    else:
-        raw = bytes(data)
-        encoded = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else None
-    if not raw:
-        raise UnreadableImage(f"{name}: empty file")
-    first_error = None
-    info = jpeg_info(raw)
-    if info is not None:
-        check_pixels(info.height, info.width, max_pixels, name)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img = _decode_jpeg(encoded, mode=ImageReadMode.RGB)
-            return img
-        except RuntimeError as e:
-            first_error = e
-    try:
-        return _pil_decode(raw, max_pixels, name)
-    except ImageTooLarge:
-        raise
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for bad files
-        detail = f"{first_error}; " if first_error else ""
-        msg = f"{detail}{type(e).__name__}: {e}".replace("\n", " ")
-        raise UnreadableImage(f"{name}: cannot decode ({msg[:300]})") from e
-
-
 # --------------------------------------------------------------------------- layouts
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
@@ -1080,190 +922,3 @@ def boxes_tensor(records: Iterable[Record], device=None) -> tuple[Tensor, Tensor
             boxes[i, : len(r.boxes)] = torch.tensor(r.boxes, dtype=torch.long)
             valid[i, : len(r.boxes)] = True
     return boxes.to(device), valid.to(device)
-
-
-# --------------------------------------------------------------------------- a synthetic set
-# ImageNet validation images are mostly 500 pixels on the long side; these (width, height)
-# pairs and weights follow the most common sizes, with a few larger photos.
-TYPICAL_SIZES: tuple[tuple[tuple[int, int], float], ...] = (
-    ((500, 375), 0.40),
-    ((375, 500), 0.12),
-    ((500, 333), 0.12),
-    ((333, 500), 0.04),
-    ((500, 334), 0.05),
-    ((500, 500), 0.05),
-    ((500, 400), 0.04),
-    ((500, 281), 0.04),
-    ((500, 356), 0.04),
-    ((400, 500), 0.03),
-    ((640, 480), 0.03),
-    ((800, 600), 0.02),
-    ((1024, 768), 0.02),
-)
-
-
-@dataclass
-class SyntheticVal:
-    """What :func:`make_synthetic_val` wrote: the root, its layout, and which stems are special."""
-
-    root: Path
-    layout: Layout
-    n_images: int
-    special: dict[str, str]  # kind -> stem: "multi_box", "grayscale", "cmyk", "corrupt", ...
-
-
-def _synthetic_picture(rng, width: int, height: int, boxes: list[Box]):
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    chans = [
-        (xx * rng.uniform(0.1, 0.5) + yy * rng.uniform(0.0, 0.4) + rng.uniform(0, 255)) % 256
-        for _ in range(3)
-    ]
-    img = Image.fromarray(np.stack(chans, -1).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for x0, y0, x1, y1 in boxes:  # an "object" filling each box
-        color = tuple(int(v) for v in rng.integers(0, 256, 3))
-        draw.ellipse([x0, y0, x1, y1], fill=color)
-    arr = np.asarray(img).astype(np.int16)
-    arr += rng.integers(-24, 25, size=arr.shape, dtype=np.int16)  # texture: realistic file sizes
-    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
-
-
-def _voc_xml(stem: str, width: int, height: int, objects: list[tuple[str, Box]]) -> str:
-    objs = "".join(
-        f"<object><name>{w}</name><pose>Unspecified</pose><truncated>0</truncated>"
-        f"<difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
-        f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
-        for w, b in objects
-    )
-    return (
-        f"<annotation><folder>val</folder><filename>{stem}</filename><source><database>ILSVRC_2012"
-        f"</database></source><size><width>{width}</width><height>{height}</height><depth>3"
-        f"</depth></size><segmented>0</segmented>{objs}</annotation>\n"
-    )
-
-
-def make_synthetic_val(
-    root: str | os.PathLike,
-    n_images: int = 32,
-    layout: Layout = "devkit",
-    seed: int = 0,
-    classes: Sequence[str] | None = None,
-    special: bool = True,
-    unique: int | None = None,
-    blacklist: Sequence[int] = (),
-    quality: int = 90,
-) -> SyntheticVal:
-    """Write an ILSVRC-shaped validation set (random pictures, real file formats) under ``root``.
-
-    Images take ImageNet's typical sizes (:data:`TYPICAL_SIZES`), are saved as JPEG (quality 90,
-    about 100 kB for 500x375 like the real ones) with one "object" per ground-truth box;
-    about one image in six has two or three boxes. With ``special`` (and ``n_images >= 8``)
-    images 1-6 are the cases a reader must handle: 1 has three boxes, 2 is a grayscale JPEG, 3 a
-    CMYK JPEG, 4 a corrupt (truncated) JPEG, 5 has no annotation, 6 is a PNG saved under a
-    ``.JPEG`` name. ``unique`` distinct pictures are encoded and reused in turn (default all:
-    set it to a few hundred to write thousands of images quickly). ``blacklist`` writes those
-    1-based indices to ``ILSVRC2015_clsloc_validation_blacklist.txt`` in the root.
-
-    Example:
-        >>> import tempfile
-        >>> syn = make_synthetic_val(tempfile.mkdtemp(), 8, layout="kaggle")
-        >>> syn.special["cmyk"]
-        'ILSVRC2012_val_00000003'
-    """
-    import numpy as np
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    if classes is None:
-        from camutils.models import imagenet_classes
-
-        classes = imagenet_classes()[0]
-    sizes = [s for s, _ in TYPICAL_SIZES]
-    weights = np.array([w for _, w in TYPICAL_SIZES])
-    weights /= weights.sum()
-    unique = n_images if unique is None else max(1, min(unique, n_images))
-    specials = {}
-    if special and n_images >= 8:
-        specials = {
-            "multi_box": val_stem(1),
-            "grayscale": val_stem(2),
-            "cmyk": val_stem(3),
-            "corrupt": val_stem(4),
-            "missing_annotation": val_stem(5),
-            "png_named_jpeg": val_stem(6),
-        }
-    kind_of = {v: k for k, v in specials.items()}
-
-    if layout == "devkit":
-        img_dir = root / DEVKIT_IMAGES
-        xml_dir = root / "ILSVRC2012_bbox_val_v3" / "val"
-        xml_dir.mkdir(parents=True, exist_ok=True)
-    elif layout == "kaggle":
-        img_dir = root / KAGGLE_IMAGES
-    elif layout == "torchvision":
-        img_dir = root / "val"
-    else:
-        raise ValueError(f"layout must be 'devkit', 'kaggle' or 'torchvision'; found {layout!r}")
-    img_dir.mkdir(parents=True, exist_ok=True)
-
-    pool: list[tuple[bytes, int, int, list[Box]]] = []
-    solution_rows = []
-    for i in range(1, n_images + 1):
-        stem = val_stem(i)
-        kind = kind_of.get(stem)
-        wnid = classes[int(rng.integers(len(classes)))]
-        if kind is None and len(pool) >= unique:
-            data, width, height, boxes = pool[(i - 1) % unique]
-        else:
-            width, height = sizes[int(rng.choice(len(sizes), p=weights))]
-            n_boxes = (
-                3
-                if kind == "multi_box"
-                else (int(rng.integers(2, 4)) if rng.random() < 1 / 6 else 1)
-            )
-            boxes = []
-            for _ in range(n_boxes):
-                bw = int(width * rng.uniform(0.2, 0.8 if n_boxes == 1 else 0.45))
-                bh = int(height * rng.uniform(0.2, 0.8 if n_boxes == 1 else 0.45))
-                x0 = int(rng.integers(0, width - bw))
-                y0 = int(rng.integers(0, height - bh))
-                boxes.append((x0, y0, x0 + bw - 1, y0 + bh - 1))
-            picture = _synthetic_picture(rng, width, height, boxes)
-            buf = io.BytesIO()
-            if kind == "grayscale":
-                picture.convert("L").save(buf, "JPEG", quality=quality)
-            elif kind == "cmyk":
-                picture.convert("CMYK").save(buf, "JPEG", quality=quality)
-            elif kind == "png_named_jpeg":
-                picture.save(buf, "PNG")
-            else:
-                picture.save(buf, "JPEG", quality=quality)
-            data = buf.getvalue()
-            if kind == "corrupt":
-                data = data[: len(data) // 3]
-            elif kind is None and len(pool) < unique:
-                pool.append((data, width, height, boxes))
-        folder = img_dir / wnid if layout == "torchvision" else img_dir
-        folder.mkdir(exist_ok=True)
-        (folder / f"{stem}.JPEG").write_bytes(data)
-        objects = [(wnid, b) for b in boxes]
-        if kind == "missing_annotation":
-            continue
-        if layout == "devkit":
-            (xml_dir / f"{stem}.xml").write_text(_voc_xml(stem, width, height, objects))
-        elif layout == "torchvision":
-            (folder / f"{stem}.xml").write_text(_voc_xml(stem, width, height, objects))
-        else:
-            pred = " ".join(f"{w} {b[0]} {b[1]} {b[2]} {b[3]}" for w, b in objects)
-            solution_rows.append(f"{stem},{pred}")
-    if layout == "kaggle":
-        (root / KAGGLE_SOLUTION).write_text(
-            "ImageId,PredictionString\n" + "\n".join(solution_rows) + "\n"
-        )
-        (root / KAGGLE_SYNSETS).write_text("".join(f"{w} class {w}\n" for w in classes))
-    if blacklist:
-        (root / BLACKLIST_NAMES[0]).write_text("".join(f"{int(i)}\n" for i in blacklist))
-    return SyntheticVal(root, layout, n_images, specials)

@@ -21,18 +21,23 @@ features.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
 import torch.nn as nn
-from PIL import Image
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from camutils.cam import ClassSpec, class_activation_maps
+from camutils.preprocess import (  # the preprocessing stage; imported here by its old path too
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    to_uint8_tensor,
+)
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "CAMModel",
     "CAMOutput",
     "Preprocess",
@@ -43,6 +48,7 @@ __all__ = [
     "from_torchvision",
     "imagenet_classes",
     "load_model",
+    "to_uint8_tensor",
 ]
 
 TORCHVISION_MODELS = (
@@ -54,92 +60,6 @@ TORCHVISION_MODELS = (
     "mobilenet_v2",
 )
 OFFLINE_MODEL = "efficientnet_lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-# --------------------------------------------------------------------------- preprocessing
-@dataclass(frozen=True)
-class Preprocess:
-    """Image -> network input: resize, then normalise ``(x / 255 - mean) / std``.
-
-    ``mode="squash"`` resizes the whole image to ``size x size`` (aspect ratio not kept, nothing
-    cut off: the choice for localisation, as in Choe et al.'s evaluation); ``mode="crop"``
-    resizes the shorter side to ``resize`` and keeps the centre ``size x size`` square (the usual
-    classification protocol, which can cut the object). :mod:`camutils.boxes` maps boxes
-    between the two coordinate systems.
-
-    Accepts a PIL image, or a ``uint8`` tensor ``(3, H, W)`` / ``(B, 3, H, W)`` on any device.
-
-    Example:
-        >>> pre = Preprocess(size=224)
-        >>> pre(torch.zeros(3, 300, 451, dtype=torch.uint8)).shape
-        torch.Size([3, 224, 224])
-    """
-
-    size: int = 224
-    mode: Literal["squash", "crop"] = "squash"
-    resize: int = 256
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("squash", "crop"):
-            raise ValueError(f"mode must be 'squash' or 'crop'; found {self.mode!r}")
-        if self.mode == "crop" and self.resize < self.size:
-            raise ValueError(f"resize ({self.resize}) must be >= size ({self.size}) for 'crop'")
-
-    def resize_only(self, image: Image.Image | Tensor) -> Tensor:
-        """The geometric part alone: a ``uint8`` tensor of shape ``(..., 3, size, size)``."""
-        x = to_uint8_tensor(image)
-        interp = (
-            TF.InterpolationMode.BICUBIC
-            if self.interpolation == "bicubic"
-            else TF.InterpolationMode.BILINEAR
-        )
-        if self.mode == "squash":
-            return TF.resize(x, [self.size, self.size], interpolation=interp, antialias=True)
-        x = TF.resize(x, [self.resize], interpolation=interp, antialias=True)
-        return TF.center_crop(x, [self.size, self.size])
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """``uint8`` (or 0..255 float) images -> ``(x / 255 - mean) / std`` as float32."""
-        x = x.float() / 255.0
-        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
-        return (x - mean) / std
-
-    def __call__(self, image: Image.Image | Tensor) -> Tensor:
-        return self.normalize(self.resize_only(image))
-
-    def batch(self, images: Sequence[Image.Image | Tensor], device=None) -> Tensor:
-        """Preprocess images of any sizes into one ``(B, 3, size, size)`` batch on ``device``."""
-        out = [self(im if device is None else to_uint8_tensor(im).to(device)) for im in images]
-        return torch.stack(out)
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        """Network input back to ``uint8`` pixels (for plotting what the network saw)."""
-        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
-        return ((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
-def to_uint8_tensor(image: Image.Image | Tensor) -> Tensor:
-    """A PIL image (any mode: grayscale, CMYK, RGBA...) or uint8 tensor -> ``(3, H, W)`` uint8 RGB."""
-    if isinstance(image, Image.Image):
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return TF.pil_to_tensor(image)
-    if not isinstance(image, Tensor):
-        raise TypeError(f"expected a PIL image or a uint8 tensor; found {type(image).__name__}")
-    if image.dtype != torch.uint8:
-        raise TypeError(f"image tensors must be uint8 (0..255); found {image.dtype}")
-    if image.ndim < 3 or image.shape[-3] not in (1, 3):
-        raise ValueError(f"image tensors must be (..., 1 or 3, H, W); found {tuple(image.shape)}")
-    if image.shape[-3] == 1:
-        image = image.expand(*image.shape[:-3], 3, *image.shape[-2:])
-    return image
 
 
 # --------------------------------------------------------------------------- the model

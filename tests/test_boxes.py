@@ -10,7 +10,6 @@ from scipy import ndimage
 from torchvision.transforms.v2 import functional as TF
 
 from camutils.boxes import (
-    _geometry,
     all_component_boxes,
     boxes_to_input,
     boxes_to_original,
@@ -23,6 +22,7 @@ from camutils.boxes import (
     threshold_masks,
 )
 from camutils.models import Preprocess
+from camutils.preprocess import resize_geometry
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 STRUCT = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_binary_structure(2, 2)}
@@ -407,7 +407,7 @@ def _sizes(rng, n):
 def test_geometry_matches_torchvision(mode):
     pre = Preprocess(224, mode, resize=256)
     for h, w in [(300, 451), (451, 300), (257, 333), (1000, 1001), (256, 256), (259, 400)]:
-        hh, ww, hr, wr, top, left = (int(v) for v in _geometry(torch.tensor([[h, w]]), pre))
+        hh, ww, hr, wr, top, left = (int(v) for v in resize_geometry(torch.tensor([[h, w]]), pre))
         assert pre.resize_only(torch.zeros(3, h, w, dtype=torch.uint8)).shape == (3, 224, 224)
         if mode == "crop":
             assert tuple(TF.resize(torch.zeros(1, h, w), [256]).shape[-2:]) == (hr, wr)
@@ -432,7 +432,7 @@ def test_boxes_to_original_equals_resampled_mask(mode):
     boxes_t = torch.tensor(boxes)
     got = boxes_to_original(boxes_t, torch.tensor(sizes), pre).tolist()
     for i, (h, w) in enumerate(sizes):
-        _, _, hr, wr, top, left = (int(v) for v in _geometry(torch.tensor([[h, w]]), pre))
+        _, _, hr, wr, top, left = (int(v) for v in resize_geometry(torch.tensor([[h, w]]), pre))
         for j, (x0, y0, x1, y1) in enumerate(boxes[i]):
             canvas = np.zeros((hr, wr), dtype=bool)  # the resized image; the input is its crop
             canvas[top + y0 : top + y1 + 1, left + x0 : left + x1 + 1] = True
@@ -456,7 +456,7 @@ def test_boxes_to_input_equals_resampled_mask(mode):
         boxes.append([x0, y0, x1, y1])
     got = boxes_to_input(torch.tensor(boxes), torch.tensor(sizes), pre).tolist()
     for i, (h, w) in enumerate(sizes):
-        _, _, hr, wr, top, left = (int(v) for v in _geometry(torch.tensor([[h, w]]), pre))
+        _, _, hr, wr, top, left = (int(v) for v in resize_geometry(torch.tensor([[h, w]]), pre))
         x0, y0, x1, y1 = boxes[i]
         orig = np.zeros((h, w), dtype=bool)
         orig[y0 : y1 + 1, x0 : x1 + 1] = True

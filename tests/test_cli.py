@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from camutils.__main__ import main
-from camutils.ilsvrc import make_synthetic_val, val_stem
+from camutils.ilsvrc import val_stem
+from camutils.synthetic import make_synthetic_val
 
 N = 6
 KAGGLE_IMAGES = Path("ILSVRC/Data/CLS-LOC/val")

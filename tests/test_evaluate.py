@@ -21,9 +21,6 @@ from camutils.evaluate import (
     PAPER_TABLE2,
     EvaluationInterrupted,
     ResumeRefused,
-    _collate,
-    _Images,
-    _prepare,
     cam_boxes,
     evaluate,
     format_table,
@@ -34,10 +31,13 @@ from camutils.evaluate import (
     scan_results,
     worst_misses,
 )
-from camutils.ilsvrc import decode_image, make_synthetic_val, open_ilsvrc
+from camutils.ilsvrc import decode_image, open_ilsvrc
+from camutils.loader import ImageReader, collate_items, prepare_batch
 from camutils.metrics import box_iou
 from camutils.models import CAMModel, Preprocess, imagenet_classes
 from camutils.samples import data_dir
+from camutils.step import StepSettings, topk_boxes
+from camutils.synthetic import make_synthetic_val
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -379,20 +379,20 @@ def test_device_decode_path_and_workers_give_identical_lines(model, syn, full_ru
 def test_prepare_groups_sizes_and_matches_the_worker_resize(model, syn):
     val = open_ilsvrc(syn.root)
     recs = [x for x in val if x.problem is None]
-    on_cpu = _Images(recs, model.preprocess, gpu=False)
-    on_dev = _Images(recs, model.preprocess, gpu=True)
+    on_cpu = ImageReader(recs, model.preprocess, on_device=False)
+    on_dev = ImageReader(recs, model.preprocess, on_device=True)
     kinds = {on_dev[i].kind for i in range(len(recs))}
     assert kinds == {"encoded", "decoded", "failed"}  # grayscale/CMYK/PNG decoded by workers
     cpu = torch.device("cpu")
-    a = _prepare([on_cpu[i] for i in range(len(recs))], cpu, model.preprocess)
-    b = _prepare([on_dev[i] for i in range(len(recs))], cpu, model.preprocess)
+    a = prepare_batch([on_cpu[i] for i in range(len(recs))], cpu, model.preprocess)
+    b = prepare_batch([on_dev[i] for i in range(len(recs))], cpu, model.preprocess)
     # as it comes from a worker: bytes packed in one tensor, resized images stacked
-    packed = _collate([on_dev[i] for i in range(len(recs))])
+    packed = collate_items([on_dev[i] for i in range(len(recs))])
     assert packed.packed is not None and all(
         it.data is None for it in packed.items if it.kind == "encoded"
     )
-    c = _prepare(packed, cpu, model.preprocess)
-    d = _prepare(_collate([on_cpu[i] for i in range(len(recs))]), cpu, model.preprocess)
+    c = prepare_batch(packed, cpu, model.preprocess)
+    d = prepare_batch(collate_items([on_cpu[i] for i in range(len(recs))]), cpu, model.preprocess)
     for x in (b, c, d):
         assert a.indices == x.indices and a.sizes == x.sizes and a.failed == x.failed
         assert torch.equal(a.images, x.images)
@@ -473,11 +473,9 @@ def test_original_grid_run_agrees_with_input_grid_run(model, syn, full_run, tmp_
 
 
 def test_true_class_box_is_reused_from_the_top_k_or_searched(model):
-    """_post reuses the top-k box when the true class is among the top k and searches its map
+    """topk_boxes reuses the top-k box when the true class is among the top k and searches its map
     otherwise: the same boxes as searching all k + 1 maps."""
-    from camutils.evaluate import _post, _Settings
-
-    st = _Settings(torch.device("cpu"), None, False, 0.2, 5, None, guess_boxes="all")
+    st = StepSettings(torch.device("cpu"), None, False, 0.2, 5, None, guess_boxes="all")
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (6, 3, 224, 224), dtype=torch.uint8, generator=g)
     with torch.no_grad():
@@ -485,13 +483,13 @@ def test_true_class_box_is_reused_from_the_top_k_or_searched(model):
     top = logits.topk(5).indices
     labels = torch.tensor([top[0, 0], top[1, 3], 7, 8, top[4, 4], 9])  # hits and misses
     sizes = torch.tensor([[375, 500], [500, 375], [333, 500], [224, 224], [281, 500], [600, 800]])
-    classes, probs, boxes, gk = _post(model, logits, feats, sizes, labels, st)
+    classes, probs, boxes, gk = topk_boxes(model, logits, feats, sizes, labels, st)
     wanted = torch.cat([classes, labels[:, None]], dim=1)
     full = cam_boxes(class_activation_maps(feats, model.weight, wanted), sizes, model.preprocess)
     assert torch.equal(classes, top) and torch.equal(boxes, full[:, :5])
     assert torch.equal(gk, full[:, 5])
     st.guess_boxes = "true-class"
-    classes2, _, boxes2, gk2 = _post(model, logits, feats, sizes, labels, st)
+    classes2, _, boxes2, gk2 = topk_boxes(model, logits, feats, sizes, labels, st)
     assert torch.equal(classes2, top) and torch.equal(gk2, full[:, 5])
     assert torch.equal(boxes2, gk2[:, None].expand(-1, 5, -1))
 

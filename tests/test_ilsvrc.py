@@ -20,7 +20,6 @@ from camutils.ilsvrc import (
     decode_image,
     detect_layout,
     jpeg_info,
-    make_synthetic_val,
     open_ilsvrc,
     parse_solution_csv,
     parse_voc_xml,
@@ -31,6 +30,7 @@ from camutils.ilsvrc import (
 )
 from camutils.models import imagenet_classes
 from camutils.samples import data_dir
+from camutils.synthetic import make_synthetic_val
 
 WNIDS = imagenet_classes()[0]
 
