@@ -200,9 +200,47 @@ def sync(check: bool, only: set[str] | None = None) -> list[str]:
         report += [f"{path.relative_to(ROOT)}: {p}" for p in problems(en, new)]
     if only is not None:
         return report
+    report += sync_readme(check, entries, korean_titles(entries))
     stray = {p.name for p in KO.glob("*.ipynb")} - {e.path.name for e in entries}
     report += [f"notebooks/ko/{name}: no English notebook of that name" for name in sorted(stray)]
     return report
+
+
+def korean_summary(path: Path) -> str:
+    """A Korean twin's one-line summary: ``course.summary`` in its metadata, else the first line
+    after the title of its (translated) title cell."""
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.get("course", {}).get("summary"):
+        return nb.metadata["course"]["summary"]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and not course._is_generated(cell):
+            rest = [ln.strip() for ln in cell.source.strip().splitlines()[1:] if ln.strip()]
+            return rest[0] if rest and _translated(cell) else ""
+    return ""
+
+
+def render_table(entries: list[course.Entry], titles: dict[str, str]) -> str:
+    rows = ["| # | 노트북 | 배울 내용 | Colab |", "|---|---|---|---|"]
+    for e in entries:
+        ko = twin(e.path)
+        summary = korean_summary(ko) if ko.is_file() else ""
+        name = f"[{titles[e.path.name]}](notebooks/ko/{e.path.name})"
+        rows.append(f"| {e.number} | {name} | {summary} | {colab_badge(e.path.name)} |")
+    return "\n".join(rows)
+
+
+def sync_readme(check: bool, entries: list[course.Entry], titles: dict[str, str]) -> list[str]:
+    if not README_KO.is_file():
+        return ["README.ko.md: missing"]
+    text = README_KO.read_text(encoding="utf-8")
+    new = course._replace_block(
+        text, course.TABLE_START, course.TABLE_END, render_table(entries, titles)
+    )
+    if new == text:
+        return []
+    if not check:
+        README_KO.write_text(new, encoding="utf-8")
+    return ["README.ko.md: out of date"]
 
 
 def export(number: str) -> list[dict[str, str]]:
@@ -216,8 +254,10 @@ def export(number: str) -> list[dict[str, str]]:
         if cell.cell_type != "markdown" or course._is_generated(cell):
             continue
         k = ko_cells.get(cell.get("id"))
-        current = k is not None and _translated(k) and k.metadata["translation"]["sha"] == sha(
-            cell.source
+        current = (
+            k is not None
+            and _translated(k)
+            and k.metadata["translation"]["sha"] == sha(cell.source)
         )
         if not current:
             out.append(
