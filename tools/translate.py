@@ -33,6 +33,7 @@ import argparse
 import copy
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -69,7 +70,10 @@ def korean_titles(entries: list[course.Entry]) -> dict[str, str]:
                 if cell.cell_type == "markdown" and not course._is_generated(cell):
                     first = cell.source.strip().splitlines()[:1]
                     if first and first[0].startswith("# ") and _translated(cell):
-                        titles[e.path.name] = first[0][2:].split("·", 1)[-1].strip()
+                        title = first[0][2:].split("·", 1)[-1]
+                        # English glosses in parentheses belong to the page, not to the links
+                        title = re.sub(r"\s*\([A-Za-z][^()]*\)", "", title)
+                        titles[e.path.name] = title.strip()
                     break
     return titles
 
