@@ -20,6 +20,7 @@ from camutils.cam import (
     upsample_cams,
 )
 from camutils.env import default_device, in_colab, seed_everything, setup
+from camutils.explain import explain
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "class_activation_maps",
     "class_scores_from_cams",
     "default_device",
+    "explain",
     "in_colab",
     "normalize_cams",
     "seed_everything",
