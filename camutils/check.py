@@ -49,21 +49,71 @@ __all__ = [
 ]
 
 
+_LANGUAGES = ("en", "ko")
+_language = "en"
+
+
+def set_language(language: str) -> None:
+    """Print the checks' feedback in ``language``: ``"en"`` (the default) or ``"ko"``.
+
+    The Korean notebooks call ``set_language("ko")`` in their setup cell; every message is
+    then translated by :mod:`camutils.check_ko` as it is printed (the return values do not
+    change)::
+
+        >>> from camutils import check
+        >>> check.set_language("ko")
+        >>> check.box_iou_inclusive(0.25)
+        아직 아닙니다: 박스 하나의 넓이가 아니라 합집합(두 넓이의 합에서 겹친 부분을 뺀 값)으로 나누십시오.
+        False
+        >>> check.language()
+        'ko'
+        >>> check.set_language("fr")
+        Traceback (most recent call last):
+        ValueError: set_language accepts 'en' or 'ko', not 'fr'
+        >>> check.set_language("en")
+    """
+    global _language
+    if not isinstance(language, str) or language not in _LANGUAGES:
+        accepted = " or ".join(repr(v) for v in _LANGUAGES)
+        raise ValueError(f"set_language accepts {accepted}, not {language!r}")
+    _language = language
+
+
+def language() -> str:
+    """The language of the checks' feedback, ``"en"`` or ``"ko"`` (see :func:`set_language`)."""
+    return _language
+
+
 def _ok(message: str) -> bool:
-    print(f"Correct: {message}")
+    line = f"Correct: {message}"
+    if _language == "ko":
+        from camutils.check_ko import translate_line
+
+        line = translate_line(line)
+    print(line)
     return True
 
 
 def _hint(message: str) -> bool:
-    print(f"Not yet: {message}")
+    line = f"Not yet: {message}"
+    if _language == "ko":
+        from camutils.check_ko import translate_line
+
+        line = translate_line(line)
+    print(line)
     return False
 
 
 def _unanswered(value) -> bool:
     if value is None or value is Ellipsis:
-        print(
+        line = (
             "Not answered yet: replace the None (or ...) with your answer and run the cell again."
         )
+        if _language == "ko":
+            from camutils.check_ko import translate_line
+
+            line = translate_line(line)
+        print(line)
         return True
     return False
 
