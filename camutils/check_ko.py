@@ -23,8 +23,10 @@ How a message is matched:
   body joined with a separator of :data:`JOINS`, followed by a tail of :data:`TAILS`: the body is
   split at the separator and regrouped so that every group is a template of :data:`PIECES` (a
   piece may itself contain the separator), each translated on its own.
-- The fields of :data:`MESSAGE_FIELDS` hold English text themselves (``{why[k]}``); their values
-  must be pieces, translated in turn.
+  Groups are tried shortest first, so that a piece ending in a field (``expected {want}``)
+  never swallows the pieces after it.
+- The fields of :data:`MESSAGE_FIELDS` hold English text themselves (``{why[k]}``); each value
+  must be, exactly, a piece without fields, and is translated in turn.
 
 A message without a Korean entry is printed in English, prefix included, and recorded in
 :data:`missed`; ``tests/test_check_ko.py`` fails on any such message and on any English template
@@ -78,7 +80,7 @@ MESSAGES: dict[str, str] = {
         "기대는데, 그 F_1이 가장 작으므로 점수가 내려갔습니다."
     ),
     "these are 16 times too large: the study notes' F_k divides the sum by 16.": (
-        "16배 너무 큽니다: 학습 노트의 F_k는 합을 16으로 나눕니다."
+        "값이 16배 큽니다: 학습 노트의 F_k는 합을 16으로 나눕니다."
     ),
     "these are the scores with the ORIGINAL Dog weights (0.3, 0.5, 0.1).": (
         "이것은 바꾸기 전의 원래 Dog 가중치 (0.3, 0.5, 0.1)로 계산한 점수입니다."
@@ -195,10 +197,10 @@ MESSAGES: dict[str, str] = {
         "돌아옵니다."
     ),
     "h x w times too small: GAP's F_k is already a mean, so the weights must not divide again.": (
-        "h x w배 너무 작습니다: GAP의 F_k가 이미 평균이므로 가중치를 다시 나누면 안 됩니다."
+        "h x w배만큼 작습니다: GAP의 F_k가 이미 평균이므로 가중치를 다시 나누면 안 됩니다."
     ),
     "h x w times too large: GAP's F_k is a mean over the positions.": (
-        "h x w배 너무 큽니다: GAP의 F_k는 위치들에 대한 평균입니다."
+        "h x w배만큼 큽니다: GAP의 F_k는 위치들에 대한 평균입니다."
     ),
     "with f_k(x, y) = F_k everywhere, the flatten score is sum_k F_k (sum over x, y of "
     "W_c[k, x, y]) + b_c: which w makes sum_k w_k^c F_k + b_c equal to it?": (
@@ -421,12 +423,12 @@ MESSAGES: dict[str, str] = {
     "that each fix one threshold, on either side, rank the two methods in opposite orders.": (
         "t = {ts[i]:.2f}에서는 수술한 네트워크가 앞서고 ({surgery[i]:.1f}% 대 {gmp[i]:.1f}%), "
         "t = {ts[j]:.2f}에서는 그렇지 않았습니다 ({surgery[j]:.1f}% 대 GMP의 {gmp[j]:.1f}%). "
-        "임계값을 하나씩 고정한 두 비교가, 이 지점의 양쪽에서, 두 방법의 순위를 정반대로 "
-        "매깁니다."
+        "이 지점의 양쪽에서 임계값을 하나씩 고정해 비교하면, 두 비교는 두 방법의 순위를 "
+        "정반대로 매깁니다."
     ),
     "that is where the surgery network peaks (its MaxBoxAcc); it overtakes GMP earlier.": (
         "그것은 수술한 네트워크가 최고점(그 네트워크의 MaxBoxAcc)에 이르는 임계값입니다. GMP를 "
-        "앞지르는 것은 그보다 앞입니다."
+        "앞지르는 임계값은 그보다 낮습니다."
     ),
     "that is GMP's best threshold; where does the OTHER curve pass above it?": (
         "그것은 GMP의 최적 임계값입니다. 다른 쪽 곡선은 어디에서 GMP의 곡선 위로 올라갑니까?"
@@ -549,7 +551,7 @@ PIECES: dict[str, str] = {
     "classification error; the error counts first guesses that are not correct (class right "
     "AND IoU >= 0.5)": (
         "top-1: 40 %는 첫 번째 추정이 올바른 사진의 비율이거나 top-1 분류 오류율입니다; 위치화 "
-        "오류율은 올바르지 않은 첫 번째 추정을 셉니다 (올바른 추정은 클래스가 맞고 그리고 IoU >= "
+        "오류율은 올바르지 않은 첫 번째 추정을 셉니다 (올바른 추정: 클래스가 맞고 IoU >= "
         "0.5)"
     ),
     "top-1: a photo counts as correct only through its FIRST guess": (
@@ -659,7 +661,7 @@ PIECES: dict[str, str] = {
         "top-1: 첫 번째 추정이 정답 클래스여도 박스가 나쁘면 (IoU < 0.5) 틀린 것입니다"
     ),
     "top-1 looks at the FIRST guess only: is classes[0] the true class?": (
-        "top-1은 첫 번째 추정만 봅니다: classes[0]이 정답 클래스입니까?"
+        "top-1은 첫 번째 추정만 봅니다: classes[0]이 정답 클래스인지 보십시오"
     ),
     "top-5: the true class must be among the five guesses; GT-known is the verdict that "
     "ignores the ranking": (
@@ -820,9 +822,10 @@ def _apply(template: _Template, match: re.Match) -> str | None:
     for field, group in template.groups.items():
         value = match.group(group)
         if field in MESSAGE_FIELDS:
-            value = _piece(value)
-            if value is None:
+            value = PIECES.get(value.replace("{", "{{").replace("}", "}}"))
+            if value is None or fields(value):
                 return None
+            value = value.replace("{{", "{").replace("}}", "}")
         values[field] = value
     return template.fill(values)
 
@@ -850,7 +853,7 @@ def _joined(body: str, separator: str) -> list[str] | None:
     def rest(i: int) -> list[str] | None:
         if i not in memo:
             memo[i] = None
-            for j in range(len(parts), i, -1):  # the longest piece first
+            for j in range(i + 1, len(parts) + 1):  # the shortest piece first
                 korean = _piece(separator.join(parts[i:j]))
                 if korean is not None:
                     tail = rest(j)

@@ -78,11 +78,11 @@ def _skipped(tree: ast.Module) -> set[int]:
     return ids
 
 
-def source_messages() -> dict[str, set[str]]:
+def source_messages(source: str | None = None) -> dict[str, set[str]]:
     """What ``check.py`` prints, by kind: ``messages`` (given to ``_ok`` / ``_hint``), ``pieces``
     and ``tails`` and ``joins`` of the hints built by joining, ``prefixes`` of the helpers, and
     ``unknown``: message expressions of a form this test does not read (it must stay empty)."""
-    tree = ast.parse(SOURCE.read_text(encoding="utf-8"))
+    tree = ast.parse(source if source is not None else SOURCE.read_text(encoding="utf-8"))
     found: dict[str, set[str]] = {
         k: set() for k in ("messages", "pieces", "tails", "joins", "prefixes", "unknown")
     }
@@ -177,6 +177,21 @@ def test_no_korean_entry_is_left_without_its_english_template():
         assert not stale, (
             f"check_ko.{kind.upper()} translates what check.py no longer says: {stale}"
         )
+
+
+def test_the_collection_sees_a_new_message():
+    extra = """
+
+def new_check(answer):
+    if answer == 1:
+        return _ok(f"a new right answer, {answer}.")
+    hints = []
+    hints.append("a new piece" if answer else "another new piece")
+    return _hint("; ".join(hints) + ".")
+"""
+    found = source_messages(SOURCE.read_text(encoding="utf-8") + extra)
+    assert "a new right answer, {answer}." in found["messages"] - set(check_ko.MESSAGES)
+    assert {"a new piece", "another new piece"} <= found["pieces"] - set(check_ko.PIECES)
 
 
 def test_no_message_path_escapes_the_catalogue():
@@ -283,7 +298,7 @@ CASES = [
     ("cam_function", lambda f, w: f.mean(dim=1)),
     ("cam_function", lambda f, w: torch.relu(_CAM(f, w))),
     ("cam_function", lambda f, w: _CAM(f, w).numpy()),
-    ("cam_function", lambda f, w: _CAM(f, w) - _CAM(f, w).mean((2, 3), keepdim=True) + 1),
+    ("cam_function", lambda f, w: _CAM(f, w).flip(-1)),
     ("cam_function", lambda f, w: _CAM(f, w.flip(0))),
     ("cam_function", None),
     # notebook 02
@@ -431,6 +446,7 @@ CASES = [
     ("ranking_reversal", 0.3, SURGERY["accuracy"], GMP),
     ("ranking_reversal", 0.3, GMP, _sweep([0.0] * 20)),
     ("ranking_reversal", 0.2, GMP, EARLY),
+    ("ranking_reversal", 0.0, GMP, _sweep([5] + _SURGERY[1:]), 0.0),
     ("ranking_reversal", None, GMP, SURGERY),
     # notebook 06
     ("loc_verdicts", _verdicts, _LINES),
@@ -491,6 +507,23 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _TUPLE = re.compile(r"\((?:-?\d+(?:\.\d+)?(?:, )?)+\)")
 
 
+def _english_literals() -> set[str]:
+    """The literal text of the English templates (three words or more) that no Korean template
+    contains: found in a Korean line, it is English that slipped through a field."""
+    tables = (check_ko.MESSAGES, check_ko.PIECES, check_ko.TAILS)
+    korean = " ".join(k for table in tables for k in table.values())
+    return {
+        text.strip()
+        for table in tables
+        for english in table
+        for is_field, text in check_ko._split(english)
+        if not is_field and len(re.findall(r"[A-Za-z]+", text)) >= 3 and text.strip() not in korean
+    }
+
+
+ENGLISH = _english_literals()
+
+
 def assert_korean(english: str, korean: str) -> None:
     assert not check_ko.missed, f"no Korean entry, printed in English: {check_ko.missed}"
     assert korean.endswith("\n") and korean.count("\n") == english.count("\n") == 1
@@ -499,6 +532,8 @@ def assert_korean(english: str, korean: str) -> None:
     assert korean.split(": ")[0] + ": " in check_ko.PREFIXES.values(), korean
     for value in _NUMBER.findall(english) + _TUPLE.findall(english):
         assert value in korean, (value, english, korean)
+    leaked = [text for text in ENGLISH if text in korean]
+    assert not leaked, (leaked, korean)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -531,6 +566,23 @@ def test_values_reach_the_korean_message_unchanged(capsys, korean):
     assert out.count("; ") == 2 and out.startswith("아직 아닙니다: top-1: ") and out.endswith(".\n")
     ok, out = run(capsys, "loc_verdicts", _variant(top5=lambda c, cs, good: good), _LINES)
     assert "(사례 12개 중 " in out and "'label': 3" in out
+
+
+def test_pieces_never_swallow_their_neighbours(korean):
+    # a piece that ends in a field takes the shortest value, and {why[k]} only whole pieces
+    line = (
+        "Not yet: for label 3, classes [8, 1, 3, 5, 9], IoU 0.6: expected (False, True, True); "
+        "top-5: any of the five positions counts, the last one included. (2 of 8 cases wrong; "
+        "e.g. {'label': 3} gave (True, True, True).)"
+    )
+    assert check_ko.translate_line(line) == (
+        "아직 아닙니다: label 3, classes [8, 1, 3, 5, 9], IoU 0.6에 대해 기대한 판정은 "
+        "(False, True, True)입니다; top-5: 다섯 자리 중 어느 자리든, 마지막 자리도 인정됩니다. "
+        "(사례 8개 중 2개가 틀렸습니다. 예를 들어 {'label': 3}에 대한 결과: (True, True, True).)"
+    )
+    line = "Not yet: lrp: it needs a backward pass to the pixels; cam: no backward pass."
+    assert check_ko.translate_line(line) == line  # "no backward pass" is no piece of its own
+    assert "it needs a backward pass to the pixels" in ENGLISH  # what the leak check looks for
 
 
 def test_every_check_reminds_in_korean_when_unanswered(capsys, korean):
