@@ -196,7 +196,7 @@ def new_check(answer):
 
 def test_no_message_path_escapes_the_catalogue():
     # a safety net for message paths the collection above does not know: every string that
-    # reads like prose is a message, a piece or a tail, or one of these few non-messages
+    # reads like prose (docstrings and raised errors aside) is a message, a piece or a tail
     tree = ast.parse(SOURCE.read_text(encoding="utf-8"))
     found = source_messages()
     known = found["messages"] | found["pieces"] | found["tails"]
