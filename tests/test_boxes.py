@@ -11,6 +11,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from camutils.boxes import (
     all_component_boxes,
+    box_backend,
     boxes_to_input,
     boxes_to_original,
     connected_components,
@@ -219,26 +220,58 @@ def _random_cams(rng, h, w, n):
     return np.stack(out)
 
 
+@pytest.mark.parametrize("backend", ["batched", "opencv"])
 @pytest.mark.parametrize("connectivity", [4, 8])
-def test_largest_component_boxes_equal_scipy_reference(connectivity):
+def test_largest_component_boxes_equal_scipy_reference(connectivity, backend):
     rng = np.random.default_rng(10 + connectivity)
     for (h, w), t in zip(
         [(7, 7), (13, 29), (56, 40), (224, 224)], [0.2, 0.5, 0.2, 0.35], strict=True
     ):
         n = 24 if h * w < 10_000 else 12
         cams = _random_cams(rng, h, w, n)
-        got = largest_component_boxes(torch.from_numpy(cams).view(n // 4, 4, h, w), t, connectivity)
+        maps = torch.from_numpy(cams).view(n // 4, 4, h, w)
+        got = largest_component_boxes(maps, t, connectivity, backend=backend)
         assert got.shape == (n // 4, 4, 4) and got.dtype == torch.long
         got = got.view(n, 4).tolist()
         for i in range(n):
             assert got[i] == _reference_box(cams[i], t, connectivity), (h, w, i)
 
 
-def test_largest_component_tie_goes_to_raster_first():
+@pytest.mark.parametrize("backend", ["batched", "opencv"])
+def test_largest_component_tie_goes_to_raster_first(backend):
     cam = torch.zeros(1, 1, 6, 6)
     cam[0, 0, 3:5, 0:2] = 1.0  # 4 pixels, starts on row 3
     cam[0, 0, 0:2, 4:6] = 1.0  # 4 pixels, starts on row 0: first in raster order
-    assert largest_component_boxes(cam).tolist() == [[[4, 0, 5, 1]]]
+    assert largest_component_boxes(cam, backend=backend).tolist() == [[[4, 0, 5, 1]]]
+    # OpenCV's block-wise scan numbers the left square (first pixel on row 1) before the
+    # right one (row 0): the tie must still go to the right one, first in raster order
+    cam = torch.zeros(1, 1, 6, 8)
+    cam[0, 0, 1:3, 0:2] = 1.0
+    cam[0, 0, 0:2, 5:7] = 1.0
+    assert largest_component_boxes(cam, backend=backend).tolist() == [[[5, 0, 6, 1]]]
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_opencv_and_batched_backends_give_the_same_boxes(connectivity):
+    """Spirals, snakes, noise, blobs, diagonals, empty and full masks, odd sizes: the compiled
+    per-map routine (the CPU's default) and the batched search agree on every box."""
+    rng = np.random.default_rng(20 + connectivity)
+    for h, w in [(1, 1), (1, 9), (7, 7), (24, 31), (64, 48), (224, 224)]:
+        masks = torch.from_numpy(_random_masks(rng, h, w, 18)).view(3, 6, h, w)
+        a = largest_component_boxes_from_masks(masks, connectivity, backend="batched")
+        b = largest_component_boxes_from_masks(masks, connectivity, backend="opencv")
+        assert a.shape == b.shape == (3, 6, 4) and b.dtype == torch.long
+        assert torch.equal(a, b), (h, w)
+
+
+def test_box_backend_by_device_and_bad_names():
+    assert box_backend("cpu") == "opencv" and box_backend(torch.device("cuda")) == "batched"
+    assert box_backend("cuda", "opencv") == "opencv"
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    with pytest.raises(
+        ValueError, match="backend must be 'auto', 'batched' or 'opencv'; found 'cv'"
+    ):
+        largest_component_boxes_from_masks(masks, backend="cv")  # type: ignore[arg-type]
 
 
 def test_largest_component_boxes_hand_cases_and_empty_maps():
