@@ -13,6 +13,13 @@ A mistake in the command (a negative batch size, an unknown model, an ``--out`` 
 results of another run in ``--out``) ends with one line on stderr starting with ``error:`` and
 exit code 2, before any work; an image or annotation that cannot be used is reported and counted
 at the end, and the run goes on. Ctrl-C exits with code 130 after saying what was kept.
+
+Several GPUs, processes or machines::
+
+    torchrun --nproc-per-node 8 -m camutils evaluate --data ROOT --out runs/r50 --device cuda
+
+shards the images by index over the processes (``OUT/shard-R-of-N/`` each, resumed shard by
+shard); rank 0 prints the table of all of them (see :mod:`camutils.distributed`).
 """
 
 from __future__ import annotations
@@ -274,6 +281,7 @@ def _resume_hint(argv: Sequence[str]) -> str:
 
 # --------------------------------------------------------------------------- evaluate
 def _evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from camutils.distributed import init_distributed
     from camutils.evaluate import OutDirLocked, lock_out_dir
     from camutils.ilsvrc import LayoutError, detect_layout
 
@@ -288,9 +296,10 @@ def _evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     problem = _out_problem(out)
     if problem is not None:
         return _error(problem)
-    results_file = out / "results.jsonl"
+    shard = init_distributed(args.device)  # under torchrun: this process's share of the images
+    results_file = shard.out_dir(out) / "results.jsonl"
     try:
-        with lock_out_dir(out):
+        with lock_out_dir(shard.out_dir(out)):
             return _run(args, out)
     except OutDirLocked as e:
         return _error(str(e).replace("another output folder", "another --out"))
@@ -322,6 +331,7 @@ def _layout_error(e: Exception) -> int:
 
 
 def _run(args: argparse.Namespace, out: Path) -> int:
+    from camutils.distributed import is_main_process
     from camutils.evaluate import ResumeRefused, evaluate
     from camutils.ilsvrc import LayoutError, open_ilsvrc
     from camutils.models import load_model
@@ -334,7 +344,9 @@ def _run(args: argparse.Namespace, out: Path) -> int:
         return _layout_error(e)
     except (ValueError, OSError) as e:
         return _error(str(e))
-    _say(val.summary())
+    main_process = is_main_process()
+    if main_process:
+        _say(val.summary())
     if args.threads:
         import torch
 
@@ -361,20 +373,22 @@ def _run(args: argparse.Namespace, out: Path) -> int:
         )
     except ResumeRefused as e:
         return _error(e.advice("--restart", "another --out"))
-    _report(result, out, args.problems)
+    if main_process:
+        _report(result, out, args.problems)
     return 0
 
 
 def _report(result, out: Path, all_problems: bool) -> None:  # noqa: ANN001 - an EvalResult
     from camutils.evaluate import format_table
 
+    files = result.results_file if result.shards == 1 else out / "shard-*-of-*/results.jsonl"
     _say()
     _say(format_table(result))
     if result.resumed:
         _say(f"{result.resumed:,} images read back from an earlier run in {out}")
     _say(
         f"{result.processed:,} images in {result.seconds:.1f} s ({result.images_per_s:.1f} images/s) "
-        f"on {result.device}, {result.precision}; per-image results: {result.results_file}"
+        f"on {result.device}, {result.precision}; per-image results: {files}"
     )
     for note in result.notes:
         _say(f"note: {note}")
@@ -398,7 +412,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if args.command == "evaluate":
-        return _evaluate(args, argv)
+        from camutils.distributed import finish_distributed
+
+        try:
+            return _evaluate(args, argv)
+        finally:
+            finish_distributed()
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -9,6 +9,7 @@
     camutils.step        forward (S_c, f_k) -> top-k guesses -> M_c* -> boxes in (H, W)
     camutils.results     one JSON line per image, resume, the run's key and lock, the tally
     camutils.report      Table 2's layout, per class, per size, worst misses
+    camutils.distributed torchrun: the images sharded by index, the counts summed
 
 Every image gets one line in ``OUT/results.jsonl``, including those that cannot be evaluated,
 with the reason; a run started again with the same ``out_dir`` resumes (see
@@ -34,6 +35,14 @@ from typing import IO, Any, Literal
 import torch
 
 from camutils.decode import MAX_PIXELS, device_decoder_works
+from camutils.distributed import (
+    Shard,
+    combine_tallies,
+    init_distributed,
+    is_main_process,
+    rank_device,
+    reduce_over_ranks,
+)
 from camutils.ilsvrc import ILSVRCVal, Record, open_ilsvrc
 from camutils.loader import (
     ImageReader,
@@ -161,6 +170,11 @@ def evaluate(
         max_pixels: images whose header declares more pixels are not decoded (reported as
             unreadable); default :data:`~camutils.ilsvrc.MAX_PIXELS`, ``None`` for no limit.
 
+    Under torchrun (``WORLD_SIZE`` > 1, or an initialised ``torch.distributed`` group) each
+    process evaluates its shard of the images (:mod:`camutils.distributed`) into
+    ``out_dir/shard-R-of-N/``, on GPU ``LOCAL_RANK`` for ``device="cuda"``, and every process
+    returns the totals of all shards.
+
     Returns:
         An :class:`~camutils.results.EvalResult`; :func:`~camutils.report.format_table` prints it next to the paper's rows.
 
@@ -172,9 +186,15 @@ def evaluate(
 
     _check_arguments(batch_size, num_workers, threshold, max_pixels)
     dev = torch.device(device) if device is not None else default_device()
+    shard = init_distributed(dev)
+    if shard.world_size > 1 and out_dir is None:
+        raise ValueError("out_dir is needed for a run sharded over processes (torchrun)")
+    dev = rank_device(dev)
     model = _ready_model(model, dev)
     val = data if isinstance(data, ILSVRCVal) else open_ilsvrc(data)
     val = _relabel(val.subset(limit), model)
+    if shard.world_size > 1:  # this process's images: every world_size-th, by index
+        val = replace(val, records=shard.take(val.records))
     if not 1 <= topk <= model.weight.shape[0]:
         raise ValueError(f"topk must lie in [1, {model.weight.shape[0]}]; found {topk}")
     gpu = dev.type == "cuda"
@@ -192,7 +212,7 @@ def evaluate(
         batch_size or (256 if gpu else 32),
         max(0, min(8, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers,
         gpu if decode_on_device is None else bool(decode_on_device),
-        progress,
+        progress and is_main_process(),
         max_batches,
         max_pixels,
     )
@@ -200,10 +220,10 @@ def evaluate(
         import tempfile
 
         out_dir = tempfile.mkdtemp(prefix="camutils-eval-")
-    with lock_out_dir(out_dir) as out:
+    with lock_out_dir(shard.out_dir(Path(out_dir))) as out:
         results_path = out / RESULTS_FILE
         try:
-            tally, done = _start_or_resume(out, model, val, st, max_pixels, restart)
+            tally, done = _start_or_resume(out, model, val, st, max_pixels, restart, shard)
             opts = _check_device_decoder(opts, dev, tally)
             todo = [r for r in val.records if r.stem not in done]
             reader = ImageReader(todo, model.preprocess, opts.on_device, max_pixels)
@@ -212,9 +232,13 @@ def evaluate(
             raise
         except KeyboardInterrupt as e:
             raise EvaluationInterrupted(count_lines(results_path), results_path) from e
+    tally = combine_tallies(tally, dev)
+    resumed = int(reduce_over_ranks(len(done), dev))
+    seconds = float(reduce_over_ranks(seconds, dev, op="max"))
     return tally.result(
-        model.name, val, out, len(done), seconds, str(dev), precision_name(st.amp_dtype)
-    )
+        model.name, val, Path(out_dir), resumed, seconds, str(dev), precision_name(st.amp_dtype),
+        shard.world_size,
+    )  # fmt: skip
 
 
 def _ready_model(model: CAMModel | str, dev: torch.device) -> CAMModel:
@@ -238,14 +262,18 @@ def _start_or_resume(
     st: StepSettings,
     max_pixels: int | None,
     restart: bool,
+    shard: Shard,
 ) -> tuple[RunTally, set[str]]:
     """A fresh tally, with what an earlier run of the same key wrote into ``out`` replayed into
-    it (nothing after ``restart``); the stems already done."""
+    it (nothing after ``restart``); the stems already done. A shard resumes its own results:
+    its rank and the number of shards are part of the key."""
     results_path = out / RESULTS_FILE
     if restart:
         results_path.unlink(missing_ok=True)
         (out / RUN_FILE).unlink(missing_ok=True)
     key = run_key(model, val, st, precision_name(st.amp_dtype), max_pixels)
+    if shard.world_size > 1:
+        key["shard"] = [shard.rank, shard.world_size]
     check_resume(out, key, str(val.root))
     trim_partial_line(results_path)
     tally = RunTally.start(val, st.topk)

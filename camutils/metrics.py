@@ -181,6 +181,38 @@ class LocalizationMeter:
         assert self._counts is not None
         self._counts[name] = self._counts[name] + value.sum()
 
+    def _names(self) -> list[str]:
+        names = ["images", "loc_images", "gt_known_images", "gt_known"]
+        return names + [f"top{t}_{w}" for t in self.topk for w in ("loc", "cls")]
+
+    def all_reduce(self, device: torch.device | str = "cpu") -> None:
+        """Sum the counts of every process of the default ``torch.distributed`` group, so that
+        each process's :meth:`compute` gives the figures of all their images together (exactly
+        those of one process that saw them all: the counts are integers). ``device`` holds the
+        reduced tensors: the CPU for gloo, the process's GPU for NCCL. A process that saw no
+        image takes part with zeros.
+
+        Example:
+            >>> import torch.distributed as dist                                 # doctest: +SKIP
+            >>> meter.update(...); meter.all_reduce(); meter.compute()["images"]  # doctest: +SKIP
+        """
+        import torch.distributed as dist
+
+        names = self._names()
+        dev = torch.device(device)
+        if self._counts is None:
+            local = torch.zeros(len(names), dtype=torch.long, device=dev)
+        else:
+            local = torch.stack([self._counts[n] for n in names]).to(dev)
+        dist.all_reduce(local)
+        guesses = torch.tensor(2**62 if self._guesses is None else self._guesses, device=dev)
+        dist.all_reduce(guesses, op=dist.ReduceOp.MIN)
+        if int(local[0]) == 0:
+            self.reset()
+            return
+        self._counts = dict(zip(names, local.unbind(), strict=True))
+        self._guesses = int(guesses)
+
     @torch.no_grad()
     def update(
         self,
@@ -231,9 +263,7 @@ class LocalizationMeter:
         self._guesses = k if self._guesses is None else min(self._guesses, k)
         if self._counts is None:
             zero = torch.zeros((), dtype=torch.long, device=device)
-            names = ["images", "loc_images", "gt_known_images", "gt_known"]
-            names += [f"top{t}_{w}" for t in self.topk for w in ("loc", "cls")]
-            self._counts = dict.fromkeys(names, zero)
+            self._counts = dict.fromkeys(self._names(), zero)
 
         gt_class = gt_class.to(device)
         pred_classes = pred_classes.to(device)
@@ -469,6 +499,32 @@ class MaxBoxAccMeter:
         self._correct = self._correct + correct
         self._images = self._images + b
         return ious
+
+    def all_reduce(self, device: torch.device | str = "cpu") -> None:
+        """Sum the per-threshold counts (the BoxAcc curve's numerators) and the image counts of
+        every process of the default ``torch.distributed`` group: the curve is summed first and
+        its maximum taken after, in :meth:`compute`, so the result is exactly that of one
+        process that saw every image (the maximum of a sum is not the sum of maxima).
+        ``device``: the CPU for gloo, the process's GPU for NCCL."""
+        import torch.distributed as dist
+
+        dev = torch.device(device)
+        shape = (len(self.iou_thresholds), self.thresholds.numel())
+        correct = (
+            torch.zeros(shape, dtype=torch.long, device=dev)
+            if self._correct is None
+            else self._correct.to(dev, torch.long)
+        )
+        images = torch.zeros((), dtype=torch.long, device=dev)
+        if self._images is not None:
+            images = self._images.to(dev, torch.long)
+        both = torch.cat([correct.flatten(), images[None]])
+        dist.all_reduce(both)
+        if int(both[-1]) == 0:
+            self.reset()
+            return
+        self._correct = both[:-1].view(shape)
+        self._images = both[-1]
 
     def compute(self) -> dict[str, object]:
         """``thresholds`` (T,), ``accuracy`` ``(I, T)`` percent per IoU threshold and map

@@ -172,7 +172,9 @@ class EvalResult:
             reason an image was skipped (``"unreadable image"``, ``"missing annotation"``, ...).
         problems: ``(stem, reason)`` of every skipped image.
         seconds / images_per_s: time and rate of the images processed by this call (not those
-            read back from an earlier, interrupted run).
+            read back from an earlier, interrupted run); the slowest shard's time.
+        shards: processes the run was sharded over (torchrun), each with its results in
+            ``out_dir/shard-R-of-N/``; 1 for a single process.
     """
 
     model: str
@@ -190,6 +192,7 @@ class EvalResult:
     device: str
     precision: str
     notes: list[str] = field(default_factory=list)
+    shards: int = 1
 
     @property
     def images_per_s(self) -> float:
@@ -197,11 +200,21 @@ class EvalResult:
 
     @property
     def results_file(self) -> Path:
+        """The results file of a single-process run (``shards == 1``)."""
         return self.out_dir / RESULTS_FILE
 
+    @property
+    def results_files(self) -> list[Path]:
+        """Every results file of the run: one, or one per shard of a torchrun run, by rank."""
+        if self.shards == 1:
+            return [self.results_file]
+        w = self.shards
+        return [self.out_dir / f"shard-{r}-of-{w}" / RESULTS_FILE for r in range(w)]
+
     def lines(self) -> list[dict[str, Any]]:
-        """The per-image results (one dict per image, in the order they were written)."""
-        return read_results(self.results_file)
+        """The per-image results (one dict per image, in the order they were written; shard
+        by shard for a torchrun run)."""
+        return [ln for f in self.results_files for ln in read_results(f)]
 
 
 class ResumeRefused(ValueError):
@@ -438,7 +451,9 @@ class RunTally:
         seconds: float,
         device: str,
         precision: str,
+        shards: int = 1,
     ) -> EvalResult:
+        """What the run measured, from the meters and the counts."""
         if self.size_mismatch:
             self.notes.append(
                 f"{self.size_mismatch} images differ in size from their annotation's <size> "
@@ -463,6 +478,7 @@ class RunTally:
             device=device,
             precision=precision,
             notes=self.notes + list(val.notes),
+            shards=shards,
         )
 
 
