@@ -31,6 +31,7 @@ exclude_patterns = ["**/.ipynb_checkpoints"]
 nb_execution_mode = "off"  # the committed outputs are the book; nothing runs at build time
 nb_ipywidgets_js = {}  # the viewers need a kernel (JupyterLab, Colab): no widget scripts
 myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_dmath_double_inline = True  # $$...$$ inside a paragraph, as the notebooks write it
 myst_heading_anchors = 3  # links such as ../README.md#the-course resolve to the heading
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
@@ -41,6 +42,8 @@ html_theme_options = {
     "use_repository_button": True,
     "path_to_docs": "",
     "show_toc_level": 2,
+    "use_download_button": False,  # the sources are not copied into the site (Colab has them)
 }
+html_context = {"default_mode": "light"}  # the theme's light/dark switch starts on light
 html_copy_source = False
 html_show_sourcelink = False

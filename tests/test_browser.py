@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +32,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from functools import partial
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -185,10 +188,11 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 def console_error(errors: list[str], origin: str, message) -> None:
     """Keep a console error, except a resource from elsewhere (the Colab badge) not loading
-    on an offline machine."""
+    on an offline machine, and the favicon that the browser asks every site for."""
     where = (message.location or {}).get("url", "")
-    offline = "Failed to load resource" in message.text and not where.startswith(origin)
-    if message.type == "error" and not offline:
+    failed = "Failed to load resource" in message.text
+    excused = failed and (not where.startswith(origin) or where == f"{origin}/favicon.ico")
+    if message.type == "error" and not excused:
         errors.append(f"console error: {message.text} ({where})")
 
 
@@ -541,3 +545,172 @@ def test_notebook_04_threshold_slider(browser, lab):
         nb.assert_no_errors()
     finally:
         nb.close()
+
+
+# --- the book ---------------------------------------------------------------------------------
+
+
+class Links(HTMLParser):
+    """The hrefs, image sources and element ids of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+        if tag in ("img", "script") and a.get("src"):
+            self.hrefs.append(a["src"])
+        if tag == "link" and a.get("href"):
+            self.hrefs.append(a["href"])
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory, browser) -> Iterator[str]:
+    """The book built by its one command into a temporary folder, served on a free port."""
+    out = tmp_path_factory.mktemp("book") / "html"
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "book.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"the book did not build:\n{run.stdout}\n{run.stderr}"
+    print(f"book built in {time.monotonic() - started:.1f} s")
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), partial(QuietHandler, directory=str(out))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def crawl(base: str) -> dict[str, Links]:
+    """Every page of the site reachable from its landing page, parsed; fails on a link to a
+    page or file that is not there, or to an anchor that the page does not have."""
+    pages: dict[str, Links] = {}
+    todo, fragments, missing, files = [(f"{base}/index.html", "")], [], [], {}
+    while todo:
+        url, referrer = todo.pop()
+        if url in pages:
+            continue
+        try:
+            with urllib.request.urlopen(url) as reply:
+                parsed = Links()
+                parsed.feed(reply.read().decode())
+        except urllib.error.HTTPError as e:
+            missing.append(f"{referrer}: {url} ({e.code})")
+            continue
+        pages[url] = parsed
+        for href in parsed.hrefs:
+            target = urllib.parse.urljoin(url, href)
+            if not target.startswith(base + "/"):
+                continue  # another site (Colab, GitHub, the paper): not checked offline
+            path, _, fragment = target.partition("#")
+            path = path.split("?")[0]
+            if path.endswith("/"):
+                path += "index.html"
+            if path.endswith(".html"):
+                todo.append((path, url))
+                if fragment:
+                    fragments.append((url, path, urllib.parse.unquote(fragment)))
+            elif path not in files:
+                try:
+                    urllib.request.urlopen(urllib.request.Request(path, method="HEAD")).close()
+                    files[path] = True
+                except urllib.error.HTTPError as e:
+                    files[path] = False
+                    missing.append(f"{url}: {href} ({e.code})")
+    for page, path, fragment in fragments:
+        if path in pages and fragment not in pages[path].ids:
+            missing.append(f"{page}: {path}#{fragment} (no such anchor)")
+    assert not missing, "broken internal links:\n" + "\n".join(sorted(set(missing)))
+    return pages
+
+
+def test_book_links_math_figures_badges_search(browser, book):
+    pages = crawl(book)  # the link check covers every page, genindex and search included
+    course = [
+        u for u in pages if "/notebooks/" in u or u.endswith(("/README.html", "/README.ko.html"))
+    ]
+    english = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    korean = sorted(p.stem for p in (NOTEBOOKS / "ko").glob("*.ipynb"))
+    for stem in english:
+        assert f"{book}/notebooks/{stem}.html" in pages, f"{stem} is not in the book"
+    for stem in korean:
+        assert f"{book}/notebooks/ko/{stem}.html" in pages, f"ko/{stem} is not in the book"
+    assert f"{book}/notebooks/GLOSSARY.html" in pages
+
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", partial(console_error, errors, book))
+    try:
+        for url in sorted(course) + [f"{book}/index.html"]:
+            page.goto(url)
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000
+            )
+            page.evaluate("() => MathJax.startup.promise")
+            state = page.evaluate(
+                """() => {
+                    const math = Array.from(document.querySelectorAll('.math'));
+                    const article = document.querySelector('article') || document.body;
+                    const copy = article.cloneNode(true);
+                    copy.querySelectorAll('pre, code, mjx-container, script, .math')
+                        .forEach(e => e.remove());
+                    const images = Array.from(document.querySelectorAll('article img'))
+                        .filter(i => i.src.startsWith(location.origin));
+                    return {
+                        math: math.length,
+                        typeset: math.filter(e => e.querySelector('mjx-container')).length,
+                        errors: document.querySelectorAll('mjx-merror').length,
+                        text: copy.innerText,
+                        images: images.length,
+                        broken: images.filter(i => !(i.complete && i.naturalWidth > 0))
+                            .map(i => i.src),
+                        badges: Array.from(document.querySelectorAll(
+                            'a[href^="https://colab.research.google.com/github/"]'))
+                            .map(a => a.href),
+                    };
+                }"""
+            )
+            name = url[len(book) :]
+            if name == "/notebooks/01_toy_cam.html":
+                screenshot(page, "book_page.png")
+            assert state["math"] > 0, f"{name}: no math on the page"
+            assert state["typeset"] == state["math"], f"{name}: math left untypeset"
+            assert state["errors"] == 0, f"{name}: MathJax could not typeset a formula"
+            raw = re.findall(r"\$[^$\n]*\\[A-Za-z]+[^$\n]*\$|\\\(|\\\[", state["text"])
+            assert not raw, f"{name}: raw TeX left in the text: {raw[:3]}"
+            assert not state["broken"], f"{name}: images that do not load: {state['broken']}"
+            if "/notebooks/" in url and "GLOSSARY" not in url:
+                stem = url.rsplit("/", 1)[1].removesuffix(".html")
+                assert state["images"] > 0, f"{name}: no figures"
+                assert any(b.endswith(f"/notebooks/{stem}.ipynb") for b in state["badges"]) or any(
+                    b.endswith(f"/notebooks/ko/{stem}.ipynb") for b in state["badges"]
+                ), f"{name}: no Colab badge for {stem}.ipynb: {state['badges']}"
+
+        # search: the built-in index finds the pages that teach a term
+        page.goto(f"{book}/search.html?q=activation")
+        page.wait_for_selector("ul.search li a", timeout=30_000)
+        found = page.eval_on_selector_all("ul.search li a", "as => as.map(a => a.href)")
+        assert any("/notebooks/01_toy_cam.html" in f for f in found), found
+        assert not errors, "errors in the book's pages:\n" + "\n".join(errors)
+    finally:
+        page.close()
