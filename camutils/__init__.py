@@ -13,6 +13,9 @@ Importing the package is cheap: no model or data is loaded until a function asks
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
 from camutils.cam import (
     class_activation_maps,
     class_scores_from_cams,
@@ -22,7 +25,10 @@ from camutils.cam import (
 from camutils.env import default_device, in_colab, seed_everything, setup
 from camutils.explain import explain
 
-__version__ = "0.1.0"
+try:  # the installed package's version, from its metadata (pyproject.toml)
+    __version__ = _version("camutils")
+except _NotInstalled:  # a checkout on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "class_activation_maps",

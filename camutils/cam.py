@@ -34,26 +34,41 @@ ClassSpec = Tensor | Sequence[int] | int | None
 def class_index(classes: ClassSpec, batch: int, num_classes: int, device: torch.device) -> Tensor:
     """Turn a class specification into a ``(B, n)`` long tensor on ``device``.
 
-    ``classes`` is an ``int`` or a list of ``n`` ints (the same for every image) or a ``(B, n)``
-    tensor; indices are checked against ``[0, num_classes)``.
+    One meaning per form, the same in :mod:`camutils.cam`, :mod:`camutils.saliency` and
+    :mod:`camutils.wsol`: an ``int`` or a list of ``n`` ints gives the same classes to every
+    image; a ``(B,)`` tensor one class per image; a ``(B, n)`` tensor ``n`` classes per image.
+    Indices are checked against ``[0, num_classes)``.
 
     Example:
-        >>> class_index([3, 1], batch=2, num_classes=5, device=torch.device("cpu"))
+        >>> cpu = torch.device("cpu")
+        >>> class_index([3, 1], batch=2, num_classes=5, device=cpu)
         tensor([[3, 1],
                 [3, 1]])
+        >>> class_index(torch.tensor([3, 1]), batch=2, num_classes=5, device=cpu)
+        tensor([[3],
+                [1]])
     """
+    per_image = isinstance(classes, Tensor)
     idx = torch.as_tensor(classes, device=device)
     if idx.dtype.is_floating_point or idx.dtype == torch.bool:
         raise TypeError(f"classes must be integer class indices, found dtype {idx.dtype}")
     idx = idx.long()
     if idx.ndim == 0:
         idx = idx.view(1, 1).expand(batch, 1)
+    elif idx.ndim == 1 and per_image:
+        if idx.shape[0] != batch:
+            raise ValueError(
+                f"a 1-D classes tensor gives one class per image: {batch} expected, found "
+                f"{idx.shape[0]}; pass a list for the same classes for every image, or a (B, n) "
+                "tensor"
+            )
+        idx = idx.view(batch, 1)
     elif idx.ndim == 1:
         idx = idx.view(1, -1).expand(batch, -1)
     elif idx.ndim != 2 or idx.shape[0] != batch:
         raise ValueError(
-            "classes must be an int, a list of n classes for every image, or a (B, n) tensor with "
-            f"B = {batch}; found shape {tuple(idx.shape)}"
+            "classes must be an int, a list of n classes for every image, a (B,) tensor (one "
+            f"class per image) or a (B, n) tensor with B = {batch}; found shape {tuple(idx.shape)}"
         )
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
         raise ValueError(
@@ -69,8 +84,9 @@ def class_activation_maps(features: Tensor, weight: Tensor, classes: ClassSpec =
         features: last conv features ``f``, shape ``(B, K, h, w)``.
         weight: the Linear head's weight ``w``, shape ``(C, K)`` (``weight[c, k] = w_k^c``).
         classes: which maps to compute. ``None``: all ``C`` classes; an ``int`` or a list of
-            ``n`` ints: the same classes for every image; a ``(B, n)`` tensor: ``n`` classes per
-            image (for example the top-5 of each image).
+            ``n`` ints: the same classes for every image; a ``(B,)`` tensor: one class per image
+            (``n = 1``); a ``(B, n)`` tensor: ``n`` classes per image (for example the top-5 of
+            each image). See :func:`class_index`.
 
     Returns:
         ``(B, n, h, w)`` maps (``n = C`` when ``classes`` is ``None``), on the features' device,

@@ -48,6 +48,8 @@ __all__ = [
     "from_torchvision",
     "imagenet_classes",
     "load_model",
+    "logits_of",
+    "preprocess_from_weights",
     "to_uint8_tensor",
 ]
 
@@ -480,6 +482,58 @@ def _offline_efficientnet_lite0(weights: bool) -> CAMModel:
     return from_timm(net.eval(), names, wnids, pre, name=OFFLINE_MODEL, verify=False)
 
 
+def preprocess_from_weights(
+    weights: object, mode: Literal["squash", "crop"] = "squash"
+) -> Preprocess:
+    """The preprocessing a torchvision weights enum was trained and evaluated with, from its
+    ``weights.transforms()``: the crop size ``S``, the resize of the shorter side (232 for
+    ResNet-50's V2 weights, 256 for most), mean, std and interpolation (bicubic for
+    EfficientNet-B0). ``mode`` keeps camutils' choice of geometry (``"squash"`` for
+    localization, ``"crop"`` for torchvision's own protocol).
+
+    Example:
+        >>> import torchvision.models as tvm
+        >>> p = preprocess_from_weights(tvm.ResNet50_Weights.DEFAULT, mode="crop")
+        >>> p.size, p.resize, p.interpolation
+        (224, 232, 'bilinear')
+        >>> preprocess_from_weights(tvm.EfficientNet_B0_Weights.DEFAULT).interpolation
+        'bicubic'
+    """
+    tf = weights.transforms()  # type: ignore[attr-defined]
+    interp = str(getattr(tf.interpolation, "value", tf.interpolation)).lower()
+    if interp not in ("bilinear", "bicubic"):
+        raise ValueError(f"{weights}: interpolation {interp!r} is not bilinear or bicubic")
+    return Preprocess(
+        size=int(tf.crop_size[0]),
+        mode=mode,
+        resize=int(tf.resize_size[0]),
+        mean=tuple(float(v) for v in tf.mean),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in tf.std),  # type: ignore[arg-type]
+        interpolation=interp,  # type: ignore[arg-type]
+    )
+
+
+def logits_of(output: object, what: str = "model") -> Tensor:
+    """The logits ``S_c`` of a forward pass: a ``(B, C)`` tensor itself, or the ``.logits`` of a
+    :class:`CAMOutput` (anything with that attribute); ``ValueError`` naming ``what`` for
+    anything else.
+
+    Example:
+        >>> logits_of(CAMOutput(torch.zeros(2, 5), torch.zeros(2, 3, 7, 7))).shape
+        torch.Size([2, 5])
+        >>> logits_of(torch.zeros(2, 5)).shape
+        torch.Size([2, 5])
+    """
+    logits = getattr(output, "logits", output)
+    if not isinstance(logits, Tensor) or logits.ndim != 2:
+        found = tuple(logits.shape) if isinstance(logits, Tensor) else type(output).__name__
+        raise ValueError(
+            f"{what}: the model must return logits (B, C) or a CAMOutput(logits, features); "
+            f"found {found}"
+        )
+    return logits
+
+
 def load_model(
     name: str = OFFLINE_MODEL,
     weights: bool = True,
@@ -545,9 +599,8 @@ def load_model(
                     f"them once (Colab can); offline, use {OFFLINE_MODEL!r} or weights=False."
                 ) from e
         wnids, names = imagenet_classes()
-        model = from_torchvision(
-            net.eval(), names, wnids, Preprocess(), name=name, verify=bool(weights)
-        )
+        pre = preprocess_from_weights(tvm.get_model_weights(name).DEFAULT)
+        model = from_torchvision(net.eval(), names, wnids, pre, name=name, verify=bool(weights))
     else:
         raise ValueError(
             f"unknown model {name!r}: expected {OFFLINE_MODEL!r}, a torchvision classifier such "

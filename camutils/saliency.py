@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camutils.cam import ClassSpec, class_index
+from camutils.models import logits_of
 
 __all__ = [
     "grad_cam",
@@ -67,18 +68,6 @@ def _check_images(images: Tensor, what: str) -> None:
             f"{what}: images must be a float (B, 3, H, W) batch (the network's input, already "
             f"preprocessed); found shape {tuple(images.shape)} and dtype {images.dtype}"
         )
-
-
-def _logits(out: object, what: str) -> Tensor:
-    """The logits from a forward's output: a ``(B, C)`` tensor or anything with ``.logits``."""
-    logits = getattr(out, "logits", out)
-    if not isinstance(logits, Tensor) or logits.ndim != 2:
-        found = tuple(logits.shape) if isinstance(logits, Tensor) else type(out).__name__
-        raise ValueError(
-            f"{what}: the model must return logits (B, C) or a CAMOutput(logits, features); "
-            f"found {found}"
-        )
-    return logits
 
 
 def _score(logits: Tensor, target: Target) -> Tensor:
@@ -125,22 +114,14 @@ def gradient_saliency(model: nn.Module, images: Tensor, classes: ClassSpec) -> T
     _check_images(images, what)
     x = images.detach().requires_grad_(True)
     with torch.enable_grad():
-        logits = _logits(model(x), what)
-        idx = _per_image_classes(classes, logits)
+        logits = logits_of(model(x), what)
+        idx = class_index(classes, *logits.shape, logits.device)
         picked = logits.gather(1, idx)  # (B, n): S_{c_bj}(x_b)
         maps = []
         for j in range(idx.shape[1]):
             (grad,) = torch.autograd.grad(picked[:, j].sum(), x, retain_graph=j < idx.shape[1] - 1)
             maps.append(grad.abs().amax(dim=1))
     return torch.stack(maps, dim=1)
-
-
-def _per_image_classes(classes: ClassSpec, logits: Tensor) -> Tensor:
-    """Class spec -> ``(B, n)``; a ``(B,)`` tensor means one class per image."""
-    batch, num_classes = logits.shape
-    if isinstance(classes, Tensor) and classes.ndim == 1 and classes.shape[0] == batch:
-        classes = classes.view(batch, 1)
-    return class_index(classes, batch, num_classes, logits.device)
 
 
 # --------------------------------------------------------------------------- activation-based
@@ -202,12 +183,12 @@ def grad_cam(model: nn.Module, images: Tensor, classes: ClassSpec, relu: bool = 
                     ".features (B, K, h, w) that are part of the autograd graph; found "
                     f"{type(out).__name__}"
                 )
-            logits = _logits(out, what)
+            logits = logits_of(out, what)
         if features.ndim != 4:
             raise ValueError(
                 f"{what}: features must be (B, K, h, w); found {tuple(features.shape)}"
             )
-        idx = _per_image_classes(classes, logits)
+        idx = class_index(classes, *logits.shape, logits.device)
         picked = logits.gather(1, idx)
         alphas = []
         for j in range(idx.shape[1]):
@@ -307,8 +288,8 @@ def occlusion(
     gh, gw = (h - ph) // sh + 1, (w - pw) // sw + 1
     base = _baseline_tensor(baseline, images)
 
-    ref = _score(_logits(model(images), what), target)  # (B, C)
-    idx = _per_image_classes(classes, ref)  # (B, n)
+    ref = _score(logits_of(model(images), what), target)  # (B, C)
+    idx = class_index(classes, *ref.shape, ref.device)  # (B, n)
     ref = ref.gather(1, idx)
 
     # One mask per position: (P, 1, H, W), True inside the patch.
@@ -327,7 +308,7 @@ def occlusion(
     for start in range(0, n_pos, per_chunk):
         m = masks[start : start + per_chunk]  # (p, 1, H, W)
         occluded = torch.where(m[None], base, images[:, None])  # (B, p, 3, H, W)
-        scores = _score(_logits(model(occluded.flatten(0, 1)), what), target)
+        scores = _score(logits_of(model(occluded.flatten(0, 1)), what), target)
         scores = scores.view(b, m.shape[0], -1)
         picked = scores.gather(2, idx[:, None, :].expand(-1, m.shape[0], -1))  # (B, p, n)
         drops[:, start : start + m.shape[0]] = ref[:, None, :] - picked
@@ -482,9 +463,9 @@ def lime_superpixels(
         keep = zc.gather(2, seg.flatten(1)[:, None].expand(-1, zc.shape[1], -1))
         keep = keep.view(b, zc.shape[1], 1, h, w)
         x = torch.where(keep, images[:, None], base).flatten(0, 1)
-        scores = _score(_logits(model(x), what), target).view(b, zc.shape[1], -1)
+        scores = _score(logits_of(model(x), what), target).view(b, zc.shape[1], -1)
         if idx is None:
-            idx = _per_image_classes(classes, scores[:, 0])
+            idx = class_index(classes, *scores[:, 0].shape, scores.device)
         ys.append(scores.gather(2, idx[:, None, :].expand(-1, zc.shape[1], -1)))
     y = torch.cat(ys, dim=1).double()  # (B, N, n)
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camutils.cam import ClassSpec, upsample_cams
-from camutils.models import CAMModel, CAMOutput
+from camutils.models import CAMModel, logits_of  # logits_of: public here too
 
 __all__ = [
     "METHODS",
@@ -209,11 +209,6 @@ def gap_surgery(net: FCNet, width: int = 64, seed: int = 0) -> CAMModel:
     )
 
 
-def logits_of(output: Tensor | CAMOutput) -> Tensor:
-    """The logits of either kind of network (``FCNet`` returns them, ``CAMModel`` a pair)."""
-    return output.logits if isinstance(output, CAMOutput) else output
-
-
 class EpochStats(NamedTuple):
     """One epoch of :func:`train`: mean training loss and accuracy over the epoch's batches."""
 
@@ -376,7 +371,7 @@ def localization_maps(
         raise ValueError(f"classes must be class indices or 'top1'; found {classes!r}")
     model.eval()
     device = _device_of(model)
-    if isinstance(classes, Tensor) and classes.ndim == 1 and classes.shape[0] == len(images):
+    if isinstance(classes, Tensor) and classes.ndim == 1:  # one class per image
         classes = classes.view(-1, 1)
     per_image = isinstance(classes, Tensor) and classes.ndim == 2
     all_logits, all_maps = [], []

@@ -159,3 +159,26 @@ def test_normalising_before_or_after_bilinear_upsampling_nearly_agree():
     assert 0 < (a - b).abs().max() < 0.05
     assert torch.equal(a.flatten(2).argmax(-1), b.flatten(2).argmax(-1))
     assert a.amax() == 1 and b.amax() < 1  # only normalising last reaches exactly 1
+
+
+def test_a_1d_tensor_is_one_class_per_image_everywhere():
+    """(B,) tensor: one class per image (cam, saliency, wsol alike); a list: the same classes
+    for every image; (B, n): n per image."""
+    from camutils.saliency import gradient_saliency
+
+    g = torch.Generator().manual_seed(3)
+    f = torch.randn(3, 6, 4, 4, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    per_image = torch.tensor([4, 0, 2])
+    got = class_activation_maps(f, w, per_image)
+    assert got.shape == (3, 1, 4, 4)
+    assert torch.equal(got, class_activation_maps(f, w, per_image[:, None]))
+    assert torch.allclose(got, _slow_cams(f, w, per_image[:, None]))
+    assert class_activation_maps(f, w, [4, 0, 2]).shape == (3, 3, 4, 4)  # a list: all three each
+    with pytest.raises(ValueError, match="one class per image: 3 expected, found 2"):
+        class_activation_maps(f, w, torch.tensor([1, 2]))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5)).eval()
+    x = torch.rand(3, 3, 4, 4, generator=g)
+    sal = gradient_saliency(net, x, per_image)
+    assert sal.shape == (3, 1, 4, 4)
+    assert torch.equal(sal, gradient_saliency(net, x, per_image[:, None]))

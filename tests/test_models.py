@@ -310,3 +310,36 @@ def test_from_hooks_refuses_layers_outside_the_model_and_flat_outputs():
         from_hooks(net, nn.Conv2d(3, 3, 1), net.fc)
     with pytest.raises(ValueError, match=r"\(B, K, h, w\)"):
         from_hooks(net, net.fc, net.fc)  # a (B, C) output, not a map
+
+
+def test_torchvision_preprocessing_comes_from_the_weights():
+    """ResNet-50's V2 weights resize to 232, EfficientNet-B0's are bicubic: read from
+    weights.transforms(), not a default (no download: the transforms travel with the enum)."""
+    from camutils.models import preprocess_from_weights
+
+    r50 = preprocess_from_weights(tvm.ResNet50_Weights.DEFAULT, mode="crop")
+    assert (r50.size, r50.resize, r50.interpolation, r50.mode) == (224, 232, "bilinear", "crop")
+    b0 = preprocess_from_weights(tvm.EfficientNet_B0_Weights.DEFAULT)
+    assert (b0.size, b0.resize, b0.interpolation) == (224, 256, "bicubic")
+    assert load_model("resnet50", weights=False, device="cpu").preprocess.resize == 232
+    tf = tvm.ResNet50_Weights.DEFAULT.transforms()
+    img = torch.randint(0, 256, (3, 300, 451), dtype=torch.uint8)
+    ref = tf(img)  # torchvision's own preprocessing: resize 232, centre crop 224, normalise
+    step = 1 / 255 / min(tf.std)  # one uint8 level: the two uint8 resize kernels round apart
+    diff = (r50(img) - ref).abs()
+    assert ref.shape == (3, 224, 224) and diff.max() <= step * 1.001 and diff.mean() < step / 4
+
+
+def test_one_logits_helper_and_the_installed_version():
+    import importlib.metadata
+
+    import camutils
+    import camutils.wsol
+    from camutils.models import CAMOutput, logits_of
+
+    assert camutils.wsol.logits_of is logits_of
+    s = torch.randn(2, 4)
+    assert logits_of(s) is s and logits_of(CAMOutput(s, torch.zeros(2, 3, 1, 1))) is s
+    with pytest.raises(ValueError, match=r"grad_cam: the model must return logits \(B, C\)"):
+        logits_of(torch.zeros(2, 3, 4), "grad_cam")
+    assert camutils.__version__ == importlib.metadata.version("camutils")
