@@ -289,7 +289,11 @@ class Notebook:
             if svg and (complaint := check(svg)) is None:
                 return svg
             time.sleep(0.1)
-        raise AssertionError(f"{self.name}, {what}: {complaint} (after {timeout_s} s)")
+        shown = self.widget_cell.locator(".jp-OutputArea").inner_text()
+        screenshot(self.page, f"failed_{self.name}.png")
+        raise AssertionError(
+            f"{self.name}, {what}: {complaint} (after {timeout_s} s); the cell shows:\n{shown}"
+        )
 
     def slider(self, description: str):
         sliders = self.widget_cell.locator(".widget-slider").filter(has_text=description)
@@ -299,9 +303,8 @@ class Notebook:
     def type_into_slider(self, description: str, value: str) -> None:
         """Set a slider as a student does by editing its readout, then Enter."""
         readout = self.slider(description).locator(".widget-readout")
-        readout.click()
-        readout.press("Control+a")
-        readout.type(value)
+        readout.fill(value)  # focuses the readout and replaces its text, keys stay inside it
+        assert readout.evaluate("e => document.activeElement === e"), "readout not focused"
         readout.press("Enter")
 
     def press_on_slider(self, description: str, key: str, times: int) -> float:
