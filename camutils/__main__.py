@@ -165,6 +165,7 @@ def _device(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from camutils.decode import DEVICE_DECODERS
     from camutils.ilsvrc import MAX_PIXELS
 
     p = _Parser(
@@ -212,6 +213,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS,
                    help="images whose header declares more pixels are not decoded (reported "
                    f"as unreadable); default {MAX_PIXELS:,}, PIL's limit")  # fmt: skip
+    e.add_argument("--decoder", choices=("auto", *DEVICE_DECODERS), default="auto",
+                   help="JPEG decoder on a CUDA device (default: the fastest installed: "
+                   "nvimgcodec, dali, torchcodec, then torchvision)")  # fmt: skip
+    e.add_argument("--cpu-decode-share", type=_fraction, default=0.0,
+                   help="with a GPU decoder, the fraction of the JPEGs the CPU workers decode "
+                   "anyway (when the GPU decoder is the bottleneck); default 0")  # fmt: skip
     e.add_argument("--restart", action="store_true",
                    help="discard results already in --out instead of resuming")  # fmt: skip
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -370,6 +377,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
             restart=args.restart,
             progress=not args.no_progress,
             max_pixels=args.max_pixels,
+            decoder=args.decoder,
+            cpu_decode_share=args.cpu_decode_share,
         )
     except ResumeRefused as e:
         return _error(e.advice("--restart", "another --out"))

@@ -7,8 +7,12 @@
 - :func:`decode_image` decodes on the CPU: libjpeg-turbo through torchvision, PIL for anything
   else it can open (grayscale and CMYK become RGB; a PNG with a ``.JPEG`` name is read too).
 - :func:`decode_on_device` decodes a list of 3-component JPEGs on a CUDA device with the
-  fastest decoder present (:func:`device_decoders`), each image that a GPU decoder refuses
-  falling back to the CPU.
+  fastest decoder present (:func:`choose_decoder`: nvImageCodec or DALI, which use the
+  hardware JPEG engines, then TorchCodec's and torchvision's batched nvJPEG), each image that a
+  GPU decoder refuses falling back to the CPU. All decoders give the same pixels to within a
+  few levels (JPEG's IDCT is not bit-exact across implementations), so the same boxes to
+  within a pixel or two and the same metrics up to the rare image whose IoU sits at 0.5
+  (``tests/test_gpu.py`` checks each one against the CPU).
 
 Example:
     >>> from PIL import Image
@@ -25,19 +29,23 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "DEVICE_DECODERS",
     "MAX_PIXELS",
     "ImageTooLarge",
     "JpegInfo",
     "UnreadableImage",
     "check_pixels",
+    "choose_decoder",
     "decode_image",
     "decode_on_device",
     "device_decoder_works",
+    "device_decoders",
     "has_eoi",
     "jpeg_info",
     "read_image_bytes",
@@ -220,29 +228,144 @@ def has_eoi(data: bytes) -> bool:
     return b"\xff\xd9" in data[-64:]
 
 
-def device_decoder_works(device: torch.device) -> bool:
-    """Whether ``decode_jpeg(..., device=device)`` runs here (torchvision built with nvJPEG)."""
-    from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+# --------------------------------------------------------------------------- device decoders
+# Fastest first. nvImageCodec and DALI drive the hardware JPEG engines of A100/H100/H200 (with
+# CUDA kernels for the rest); TorchCodec (>= 0.16) and torchvision batch nvJPEG's CUDA decoder.
+# All but torchvision are optional extras (pyproject's ``gpu-decode``), never required.
+DEVICE_DECODERS = ("nvimgcodec", "dali", "torchcodec", "torchvision")
+_DALI_BATCH = 256  # images per DALI pipeline run
+_CACHE: dict[tuple[str, int], Any] = {}  # (decoder, device index) -> decoder object
+
+
+def _batch_torchvision(encoded: list[Tensor], device: torch.device) -> list[Tensor]:
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    return list(decode_jpeg(list(encoded), mode=ImageReadMode.RGB, device=device))
+
+
+def _batch_torchcodec(encoded: list[Tensor], device: torch.device) -> list[Tensor]:
+    from torchcodec.decoders import decode_jpeg
+
+    return list(decode_jpeg(list(encoded), mode="RGB", device=device))
+
+
+def _batch_nvimgcodec(encoded: list[Tensor], device: torch.device) -> list[Tensor]:
+    from nvidia import nvimgcodec
+
+    key = ("nvimgcodec", device.index or 0)
+    if key not in _CACHE:
+        _CACHE[key] = nvimgcodec.Decoder(device_id=device.index or 0)
+    images = _CACHE[key].decode([t.numpy().tobytes() for t in encoded])
+    if any(im is None for im in images):
+        raise RuntimeError("nvImageCodec could not decode every image of the batch")
+    torch.cuda.synchronize(device)  # its own stream: finished before torch reads the pixels
+    return [torch.as_tensor(im, device=device).permute(2, 0, 1).contiguous() for im in images]
+
+
+def _batch_dali(encoded: list[Tensor], device: torch.device) -> list[Tensor]:
+    out: list[Tensor] = []
+    for start in range(0, len(encoded), _DALI_BATCH):
+        out += _dali_chunk(encoded[start : start + _DALI_BATCH], device)
+    return out
+
+
+def _dali_chunk(encoded: list[Tensor], device: torch.device) -> list[Tensor]:
+    import numpy as np
+    from nvidia.dali import fn, pipeline_def, types
+    from nvidia.dali.plugin.pytorch import feed_ndarray
+
+    key = ("dali", device.index or 0)
+    if key not in _CACHE:
+
+        @pipeline_def(batch_size=_DALI_BATCH, num_threads=4, device_id=device.index or 0)
+        def jpegs():  # noqa: ANN202 - a DALI graph
+            data = fn.external_source(name="jpegs", dtype=types.UINT8, no_copy=False)
+            return fn.decoders.image(data, device="mixed", output_type=types.RGB)
+
+        pipe = jpegs()
+        pipe.build()
+        _CACHE[key] = pipe
+    pipe = _CACHE[key]
+    pipe.feed_input("jpegs", [np.frombuffer(t.numpy().tobytes(), dtype=np.uint8) for t in encoded])
+    (decoded,) = pipe.run()
+    images = []
+    for i in range(len(encoded)):
+        sample = decoded[i]
+        img = torch.empty(tuple(sample.shape()), dtype=torch.uint8, device=device)
+        feed_ndarray(sample, img, cuda_stream=torch.cuda.current_stream(device))
+        images.append(img.permute(2, 0, 1).contiguous())
+    return images
+
+
+_BATCH_DECODE = {
+    "torchvision": _batch_torchvision,
+    "torchcodec": _batch_torchcodec,
+    "nvimgcodec": _batch_nvimgcodec,
+    "dali": _batch_dali,
+}
+
+
+def device_decoder_works(device: torch.device, decoder: str = "torchvision") -> bool:
+    """Whether ``decoder`` (one of :data:`DEVICE_DECODERS`) is installed and decodes a small
+    JPEG on ``device`` here, exactly (a flat grey image survives any JPEG decoder)."""
+    if decoder not in _BATCH_DECODE:
+        raise ValueError(f"decoder must be one of {', '.join(DEVICE_DECODERS)}; found {decoder!r}")
+    if decoder in ("nvimgcodec", "dali") and device.type != "cuda":
+        return False
+    from torchvision.io import encode_jpeg
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = encode_jpeg(torch.zeros(3, 16, 16, dtype=torch.uint8))
-            out = decode_jpeg([data], mode=ImageReadMode.RGB, device=device)
-        return tuple(out[0].shape) == (3, 16, 16)
-    except (RuntimeError, ValueError):
+            flat = torch.full((3, 16, 24), 128, dtype=torch.uint8)
+            out = _BATCH_DECODE[decoder]([encode_jpeg(flat)], device)
+        return len(out) == 1 and bool((out[0].cpu().int() - 128).abs().max() <= 1)
+    except Exception:  # noqa: BLE001 - not installed, no GPU support, a driver error
         return False
 
 
+def device_decoders(device: torch.device) -> list[str]:
+    """The device decoders that work here (:func:`device_decoder_works`), fastest first.
+
+    Example:
+        >>> "torchvision" in device_decoders(torch.device("cpu"))
+        True
+    """
+    return [d for d in DEVICE_DECODERS if device_decoder_works(device, d)]
+
+
+def choose_decoder(device: torch.device, decoder: str = "auto") -> str | None:
+    """``decoder`` itself when it works on ``device``, else ``ValueError`` saying which do;
+    for ``"auto"`` the fastest that works (``None`` when none does: the CPU workers decode).
+
+    Example:
+        >>> choose_decoder(torch.device("cpu"), "torchvision")
+        'torchvision'
+    """
+    if decoder == "auto":
+        found = device_decoders(device)
+        return found[0] if found else None
+    if not device_decoder_works(device, decoder):
+        raise ValueError(
+            f"decoder {decoder!r} does not decode JPEGs on {device} here; those that do: "
+            f"{', '.join(device_decoders(device)) or 'none'}"
+        )
+    return decoder
+
+
 def decode_on_device(
-    encoded: list[Tensor], device: torch.device, max_pixels: int | None = MAX_PIXELS
+    encoded: list[Tensor],
+    device: torch.device,
+    max_pixels: int | None = MAX_PIXELS,
+    decoder: str = "torchvision",
 ) -> list[Tensor | str]:
     """Decode a list of JPEGs (1-D uint8 tensors of their bytes) into ``(3, H, W)`` uint8 RGB
     on ``device``, or the reason an image is unreadable.
 
-    torchvision's batched nvJPEG decode; one bad file makes the batched call fail, so then each
-    is tried alone, and libjpeg/PIL on the CPU get the last word (on a CPU device, the same
-    code runs with libjpeg: that is how the tests exercise it).
+    One batched call of ``decoder`` (:data:`DEVICE_DECODERS`); one bad file makes a batched call
+    fail, so then each is tried alone, and libjpeg/PIL on the CPU get the last word (on a CPU
+    device the torchvision and TorchCodec decoders run with libjpeg: that is how the tests
+    exercise this path).
 
     Example:
         >>> from torchvision.io import encode_jpeg
@@ -250,19 +373,20 @@ def decode_on_device(
         >>> [tuple(x.shape) for x in decode_on_device([data], torch.device("cpu"))]
         [(3, 8, 8)]
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
+    if decoder not in _BATCH_DECODE:
+        raise ValueError(f"decoder must be one of {', '.join(DEVICE_DECODERS)}; found {decoder!r}")
+    batch = _BATCH_DECODE[decoder]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return list(decode_jpeg(list(encoded), mode=ImageReadMode.RGB, device=device))
-        except RuntimeError:
+            return list(batch(encoded, device))
+        except Exception:  # noqa: BLE001 - each decoder has its own error types
             pass
         out: list[Tensor | str] = []
         for data in encoded:
             try:
-                out.append(decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
-            except RuntimeError:
+                out.append(batch([data], device)[0])
+            except Exception:  # noqa: BLE001
                 try:
                     out.append(decode_image(data, max_pixels=max_pixels).to(device))
                 except UnreadableImage as e:

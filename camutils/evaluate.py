@@ -34,7 +34,7 @@ from typing import IO, Any, Literal
 
 import torch
 
-from camutils.decode import MAX_PIXELS, device_decoder_works
+from camutils.decode import DEVICE_DECODERS, MAX_PIXELS, choose_decoder
 from camutils.distributed import (
     Shard,
     combine_tallies,
@@ -131,6 +131,8 @@ def evaluate(
     max_batches: int | None = None,
     decode_on_device: bool | None = None,
     max_pixels: int | None = MAX_PIXELS,
+    decoder: str = "auto",
+    cpu_decode_share: float = 0.0,
 ) -> EvalResult:
     """Run CAM localization over a validation set and measure Table 2's errors.
 
@@ -169,6 +171,12 @@ def evaluate(
             with libjpeg (for tests).
         max_pixels: images whose header declares more pixels are not decoded (reported as
             unreadable); default :data:`~camutils.ilsvrc.MAX_PIXELS`, ``None`` for no limit.
+        decoder: the device decoder when decoding on the device: ``"auto"`` (the fastest that
+            works here, :func:`~camutils.decode.choose_decoder`), or one of
+            :data:`~camutils.decode.DEVICE_DECODERS` (``"nvimgcodec"``, ``"dali"``,
+            ``"torchcodec"``, ``"torchvision"``).
+        cpu_decode_share: with a device decoder, the fraction of the JPEGs the CPU workers
+            decode anyway (when the GPU decoder is the bottleneck); 0 by default.
 
     Under torchrun (``WORLD_SIZE`` > 1, or an initialised ``torch.distributed`` group) each
     process evaluates its shard of the images (:mod:`camutils.distributed`) into
@@ -185,6 +193,7 @@ def evaluate(
     from camutils.env import default_device
 
     _check_arguments(batch_size, num_workers, threshold, max_pixels)
+    _check_decoding(decoder, cpu_decode_share)
     dev = torch.device(device) if device is not None else default_device()
     shard = init_distributed(dev)
     if shard.world_size > 1 and out_dir is None:
@@ -215,6 +224,8 @@ def evaluate(
         progress and is_main_process(),
         max_batches,
         max_pixels,
+        decoder,
+        float(cpu_decode_share),
     )
     if out_dir is None:
         import tempfile
@@ -226,7 +237,9 @@ def evaluate(
             tally, done = _start_or_resume(out, model, val, st, max_pixels, restart, shard)
             opts = _check_device_decoder(opts, dev, tally)
             todo = [r for r in val.records if r.stem not in done]
-            reader = ImageReader(todo, model.preprocess, opts.on_device, max_pixels)
+            reader = ImageReader(
+                todo, model.preprocess, opts.on_device, max_pixels, opts.cpu_decode_share
+            )
             seconds = run_batches(model, reader, results_path, st, tally, opts)
         except EvaluationInterrupted:
             raise
@@ -292,16 +305,24 @@ class _BatchOptions:
     progress: bool
     max_batches: int | None
     max_pixels: int | None
+    decoder: str  # "auto" until _check_device_decoder picks one
+    cpu_decode_share: float
 
 
 def _check_device_decoder(opts: _BatchOptions, dev: torch.device, tally: RunTally) -> _BatchOptions:
-    """Decoding on a CUDA device needs a decoder that runs there; else the workers decode."""
-    if opts.on_device and dev.type == "cuda" and not device_decoder_works(dev):
-        tally.notes.append(
-            "torchvision cannot decode JPEGs on this GPU (no nvJPEG): decoded by workers"
-        )
+    """Decoding on the device needs a decoder that runs there (the fastest one for ``"auto"``);
+    without one the workers decode."""
+    if not opts.on_device:
+        return opts
+    if opts.decoder == "auto" and dev.type != "cuda":
+        return replace(opts, decoder="torchvision")  # the CPU path of the tests: libjpeg
+    decoder = choose_decoder(dev, opts.decoder)
+    if decoder is None:
+        tally.notes.append(f"no JPEG decoder works on {dev} here: decoded by the CPU workers")
         return replace(opts, on_device=False)
-    return opts
+    if dev.type == "cuda":
+        tally.notes.append(f"JPEGs decoded on {dev} by {decoder}")
+    return replace(opts, decoder=decoder)
 
 
 def run_batches(
@@ -320,7 +341,7 @@ def run_batches(
     the GPU runs both at once; the loader decodes ahead in a background thread on CUDA."""
     loaded = batch_loader(reader, opts.batch_size, opts.num_workers)
     prepared: Iterable[PreparedBatch] = prepared_batches(
-        loaded, st.device, model.preprocess, reader.max_pixels
+        loaded, st.device, model.preprocess, reader.max_pixels, opts.decoder
     )
     if opts.on_device:
         prepared = background(prepared, depth=2)
@@ -432,6 +453,16 @@ def _evaluated_lines(
         lines.append(ok_line(r, (h, w), area / (h * w), host, j, st.topk, all_boxes))
     tally.counts["evaluated"] += len(recs)
     return lines
+
+
+def _check_decoding(decoder: str, cpu_decode_share: float) -> None:
+    """``ValueError`` for a decoder that does not exist or a share outside ``[0, 1]``."""
+    if decoder != "auto" and decoder not in DEVICE_DECODERS:
+        raise ValueError(
+            f"decoder must be 'auto' or one of {', '.join(DEVICE_DECODERS)}; found {decoder!r}"
+        )
+    if not 0.0 <= cpu_decode_share <= 1.0:  # also NaN
+        raise ValueError(f"cpu_decode_share must lie between 0 and 1; found {cpu_decode_share!r}")
 
 
 def _check_arguments(

@@ -77,7 +77,11 @@ class ImageReader(torch.utils.data.Dataset):
     them, else decoded (and, for the CPU pipeline, resized) pixels; a reason when it fails.
 
     An image over ``max_pixels`` (read from its header) is refused before any decoding, on
-    both paths, and so is one whose ground-truth boxes do not lie inside it."""
+    both paths, and so is one whose ground-truth boxes do not lie inside it.
+
+    ``cpu_share``: with a device decoder, the fraction of the JPEGs that the workers decode
+    anyway (spread evenly by index): CPU cores taking a share of the images when the GPU
+    decoder is the bottleneck."""
 
     def __init__(
         self,
@@ -85,7 +89,11 @@ class ImageReader(torch.utils.data.Dataset):
         preprocess: Preprocess,
         on_device: bool,
         max_pixels: int | None = MAX_PIXELS,
+        cpu_share: float = 0.0,
     ) -> None:
+        if not 0.0 <= cpu_share <= 1.0:  # also NaN
+            raise ValueError(f"cpu_share must lie between 0 and 1; found {cpu_share!r}")
+        self.cpu_share = float(cpu_share)
         self.records = records
         self.preprocess = preprocess
         self.on_device = on_device
@@ -105,7 +113,8 @@ class ImageReader(torch.utils.data.Dataset):
                 check_pixels(info.height, info.width, self.max_pixels, r.image.name)
                 if problem := _outside(r, (info.height, info.width)):
                     return ImageItem(i, "failed", None, None, problem)
-            if self.on_device and info is not None and info.components == 3 and has_eoi(data):
+            device_ok = info is not None and info.components == 3 and has_eoi(data)
+            if self.on_device and device_ok and not self._on_cpu(i):
                 encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
                 return ImageItem(i, "encoded", encoded, (info.height, info.width), None)
             img = decode_image(data, r.image.name, self.max_pixels)
@@ -117,6 +126,11 @@ class ImageReader(torch.utils.data.Dataset):
         if self.on_device:
             return ImageItem(i, "decoded", img, size, None)
         return ImageItem(i, "resized", self.preprocess.resize_only(img), size, None)
+
+    def _on_cpu(self, i: int) -> bool:
+        """Whether image ``i`` is one of the ``cpu_share`` the workers decode: every image
+        where ``floor((i + 1) * share)`` steps up."""
+        return int((i + 1) * self.cpu_share) > int(i * self.cpu_share)
 
 
 def _outside(r: Record, size: tuple[int, int]) -> str | None:
@@ -192,6 +206,7 @@ def prepare_batch(
     device: torch.device,
     preprocess: Preprocess,
     max_pixels: int | None = MAX_PIXELS,
+    decoder: str = "torchvision",
 ) -> PreparedBatch:
     """Finish a batch on ``device``: decode what the workers left encoded, copy the rest over,
     and resize (one call per distinct image size) to the network's ``S x S`` input."""
@@ -210,7 +225,7 @@ def prepare_batch(
     pixels: dict[int, Tensor] = {}
     encoded = [it for it in good if it.kind == "encoded"]
     if encoded:
-        decoded = decode_on_device([it.data for it in encoded], device, max_pixels)
+        decoded = decode_on_device([it.data for it in encoded], device, max_pixels, decoder)
         for it, img in zip(encoded, decoded, strict=True):
             if isinstance(img, str):
                 failed.append((it.index, img))
@@ -237,6 +252,7 @@ def prepared_batches(
     device: torch.device,
     preprocess: Preprocess,
     max_pixels: int | None = MAX_PIXELS,
+    decoder: str = "torchvision",
 ) -> Iterator[PreparedBatch]:
     """:func:`prepare_batch` of each batch. On CUDA the decoding and resizing run on a stream of
     their own, finished before the batch is handed on: run in the background thread, they would
@@ -245,12 +261,12 @@ def prepared_batches(
     for the decoding of the batches after it."""
     if device.type != "cuda":
         for items in batches:
-            yield prepare_batch(items, device, preprocess, max_pixels)
+            yield prepare_batch(items, device, preprocess, max_pixels, decoder)
         return
     stream = torch.cuda.Stream(device)
     for items in batches:
         with torch.cuda.stream(stream):
-            prepared = prepare_batch(items, device, preprocess, max_pixels)
+            prepared = prepare_batch(items, device, preprocess, max_pixels, decoder)
         stream.synchronize()  # blocks this (data) thread only
         yield prepared
 

@@ -376,6 +376,36 @@ def test_device_decode_path_and_workers_give_identical_lines(model, syn, full_ru
     assert r.metrics == full_run.metrics
 
 
+@pytest.mark.parametrize("decoder", ["torchvision", "torchcodec"])
+def test_each_device_decoder_and_a_cpu_share_give_the_cpu_lines(
+    model, syn, full_run, tmp_path, decoder
+):
+    """The device path with each decoder that runs on a CPU (libjpeg under both), half of the
+    JPEGs decoded by the workers instead: the same lines as the CPU path."""
+    from camutils.decode import device_decoder_works
+
+    if not device_decoder_works(torch.device("cpu"), decoder):
+        pytest.skip(f"{decoder} is not installed here")
+    r = evaluate(model, syn.root, tmp_path / decoder, batch_size=5, num_workers=0, device="cpu",
+                 progress=False, decode_on_device=True, decoder=decoder,
+                 cpu_decode_share=0.5)  # fmt: skip
+    _same_lines(r.lines(), full_run.lines())
+    assert r.metrics == full_run.metrics
+    reader = ImageReader(open_ilsvrc(syn.root).records, model.preprocess, True, cpu_share=0.5)
+    kinds = [reader[i].kind for i in range(len(reader))]
+    assert kinds.count("encoded") and kinds.count("decoded") >= kinds.count("encoded") - 1
+
+
+def test_decoder_arguments_are_checked(model, syn, tmp_path):
+    with pytest.raises(ValueError, match="decoder must be 'auto' or one of nvimgcodec, dali"):
+        evaluate(model, syn.root, tmp_path / "x", device="cpu", decoder="nvjpeg", progress=False)
+    with pytest.raises(ValueError, match="cpu_decode_share must lie between 0 and 1; found 2"):
+        evaluate(model, syn.root, tmp_path / "y", device="cpu", cpu_decode_share=2, progress=False)
+    with pytest.raises(ValueError, match="decoder 'dali' does not decode JPEGs on cpu here"):
+        evaluate(model, syn.root, tmp_path / "z", device="cpu", decode_on_device=True,
+                 decoder="dali", progress=False, num_workers=0)  # fmt: skip
+
+
 def test_prepare_groups_sizes_and_matches_the_worker_resize(model, syn):
     val = open_ilsvrc(syn.root)
     recs = [x for x in val if x.problem is None]

@@ -7,7 +7,7 @@ import torch
 
 from camutils.boxes import connected_components, largest_component_boxes
 from camutils.cam import class_activation_maps, normalize_cams, upsample_cams
-from camutils.metrics import best_iou
+from camutils.metrics import best_iou, box_iou
 from camutils.models import load_model
 from camutils.samples import load_sample
 
@@ -96,3 +96,46 @@ def test_ten_crop_cams_on_cuda_equal_cpu():
     assert torch.equal(gpu.classes.cpu(), cpu.classes)
     assert torch.allclose(gpu.probs.cpu(), cpu.probs, atol=1e-4)
     assert torch.allclose(gpu.cams.cpu(), cpu.cams, rtol=1e-3, atol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def syn_val(tmp_path_factory):
+    from camutils.synthetic import make_synthetic_val
+
+    return make_synthetic_val(tmp_path_factory.mktemp("val"), 64, layout="devkit", seed=4)
+
+
+@pytest.fixture(scope="module")
+def cpu_lines(syn_val, tmp_path_factory):
+    from camutils.evaluate import evaluate
+
+    out = tmp_path_factory.mktemp("cpu")
+    r = evaluate("efficientnet_lite0", syn_val.root, out, device="cpu", precision="fp32",
+                 num_workers=0, progress=False)  # fmt: skip
+    return r, {ln["stem"]: ln for ln in r.lines() if ln["status"] == "ok"}
+
+
+def test_every_gpu_decoder_gives_the_cpu_boxes_and_metrics(syn_val, cpu_lines, tmp_path):
+    """Each decoder present (nvImageCodec, DALI, TorchCodec, torchvision), fp32 on the GPU,
+    against the CPU run: the same top-1 class for 95% of the images, the true class's box at
+    IoU >= 0.9 with the CPU's for 95%, and each error within 2 images of the CPU's (pixels
+    differ by a few levels between JPEG decoders, and fp32 sums run in another order)."""
+    from camutils.decode import device_decoders
+    from camutils.evaluate import evaluate
+
+    ref, lines = cpu_lines
+    n = ref.metrics["images"]
+    for decoder in device_decoders(CUDA):
+        r = evaluate("efficientnet_lite0", syn_val.root, tmp_path / decoder, device="cuda",
+                     precision="fp32", decoder=decoder, progress=False)  # fmt: skip
+        assert r.counts == ref.counts, decoder
+        got = {ln["stem"]: ln for ln in r.lines() if ln["status"] == "ok"}
+        assert got.keys() == lines.keys()
+        same_top1 = sum(got[s]["classes"][0] == lines[s]["classes"][0] for s in lines)
+        ious = [
+            float(box_iou(torch.tensor(got[s]["gt_box"]), torch.tensor(lines[s]["gt_box"])))
+            for s in lines
+        ]
+        assert same_top1 >= 0.95 * n and sum(v >= 0.9 for v in ious) >= 0.95 * n, decoder
+        for key in ("top1_loc_error", "top5_loc_error", "gt_known_loc_acc", "top1_cls_error"):
+            assert abs(r.metrics[key] - ref.metrics[key]) <= 200 / n + 1e-9, (decoder, key)
