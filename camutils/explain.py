@@ -474,16 +474,22 @@ def ablation_cam(
     bsz, k_ch = acts.shape[:2]
     idx = per_image_classes(classes, bsz, logits.shape[1], logits.device)
     base = logits.gather(1, idx)  # (B, n)
-    if layer is None:  # a CAMModel: the head alone, on the pooled features with F_k zeroed
+    if layer is None:  # a CAMModel: the head's rows of the n classes, F_k zeroed
         pooled = model.pooled(acts)  # (B, K)
+        w = model.head.weight[idx].to(acts.dtype)  # (B, n, K)
+        b = (
+            torch.zeros_like(base)
+            if model.head.bias is None
+            else model.head.bias[idx].to(acts.dtype)
+        )
+        step = max(1, batch_size // bsz)
         drops = []
-        for start in range(0, k_ch, max(1, batch_size // bsz)):
-            ks = torch.arange(start, min(k_ch, start + max(1, batch_size // bsz)))
-            keep = 1 - F.one_hot(ks.to(acts.device), k_ch).to(acts.dtype)  # (k, K)
-            ablated = model.head(pooled.unsqueeze(1) * keep)  # (B, k, C)
-            picked = ablated.gather(2, idx.unsqueeze(1).expand(-1, len(ks), -1))  # (B, k, n)
-            drops.append(base.unsqueeze(1) - picked)
-        drop = torch.cat(drops, dim=1).transpose(1, 2)  # (B, n, K)
+        for start in range(0, k_ch, step):
+            ks = torch.arange(start, min(k_ch, start + step), device=acts.device)
+            keep = 1 - F.one_hot(ks, k_ch).to(acts.dtype)  # (k, K)
+            ablated = torch.einsum("bjK,bnK->bnj", pooled.unsqueeze(1) * keep, w)
+            drops.append(base.unsqueeze(-1) - (ablated + b.unsqueeze(-1)))
+        drop = torch.cat(drops, dim=-1)  # (B, n, K)
     else:
         rows = torch.cartesian_prod(torch.arange(bsz), torch.arange(k_ch)).to(images.device)
         scores = []
