@@ -33,6 +33,7 @@ __all__ = [
     "explanation_families",
     "flatten_to_gap",
     "gap_head_weights",
+    "gradcam_scale",
     "loc_verdicts",
     "localization_errors",
     "normalized_pixel",
@@ -40,6 +41,7 @@ __all__ = [
     "per_image_cams",
     "pooling_credit",
     "ranking_reversal",
+    "scorecam_passes",
     "surgery_parameters",
     "threshold_box",
     "threshold_box_shifted",
@@ -1103,3 +1105,54 @@ def blacklist_errors(full_error: float | None, clean_error: float | None) -> boo
             "errors still count all 50,000 images."
         )
     return _hint("; ".join(hints) + ".")
+
+
+def gradcam_scale(answer: float | None, grid: tuple[int, int] = (7, 7)) -> bool:
+    """Notebook 07, exercise 1: the constant that turns CAM into Grad-CAM without its ReLU on a
+    GAP + Linear head whose last features are ``grid`` cells (``L_c = answer * M_c``)."""
+    if _unanswered(answer):
+        return False
+    got = _numbers(answer, 1)
+    if got is None:
+        return _hint("give one number, the factor in L_c = factor x M_c.")
+    h, w = grid
+    value = got[0]
+    if math.isclose(value, 1 / (h * w), rel_tol=1e-3):
+        return _ok(
+            f"dS_c / df_k(x, y) = w_k^c / {h * w} at every cell, so alpha_k^c = w_k^c / {h * w} "
+            f"and L_c = M_c / {h * w}: the same map, scaled."
+        )
+    if math.isclose(value, h * w, rel_tol=1e-3):
+        return _hint("the gradient of a mean divides by the number of cells; it does not multiply.")
+    if math.isclose(value, 1 / 224**2, rel_tol=1e-3):
+        return _hint("the mean runs over the cells of the feature grid f_k, not the input pixels.")
+    if math.isclose(value, 1.0, rel_tol=1e-3):
+        return _hint("S_c holds F_k, the MEAN of f_k over the cells: what does a mean do to dS_c?")
+    return _hint(
+        "write dS_c / df_k(x, y) for S_c = sum_k w_k^c mean_xy f_k + b_c, then average it."
+    )
+
+
+def scorecam_passes(answer: int | None, images: int = 8, channels: int = 1280) -> bool:
+    """Notebook 07, exercise 2: the images sent forward by ``score_cam`` at the last features
+    of EfficientNet-Lite0 (``channels`` of them) for a batch of ``images`` photos and one class."""
+    if _unanswered(answer):
+        return False
+    got = _ints(answer, 1)
+    if got is None:
+        return _hint("give one whole number: the images sent forward through the network.")
+    n = got[0]
+    total = images * channels + images
+    if n == total:
+        return _ok(
+            f"{images} for the activations A, then one masked copy per image and channel, "
+            f"{images} x {channels} = {images * channels}: {total} (Grad-CAM needs {images} and "
+            "one backward pass through the head)."
+        )
+    if n == images * channels:
+        return _hint("the masked copies are right; where do the masks H_k come from?")
+    if n in (channels, channels + 1):
+        return _hint("each image of the batch gets its own masks: count them per image.")
+    if n == images * (channels + 1) * 2:
+        return _hint("the masked images need no backward pass; count forward passes once.")
+    return _hint("one pass for A, then one per image and per channel k (the mask H_k).")
