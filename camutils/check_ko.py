@@ -526,6 +526,50 @@ MESSAGES: dict[str, str] = {
         "({bl_error:.1f} %가 틀림) 빼면 오류율이 내려갑니다. 분류 오류율은 여전히 50,000장을 "
         "모두 셉니다."
     ),
+    # notebook 07: gradcam_scale
+    "give one number, the factor in L_c = factor x M_c.": (
+        "숫자 하나, 곧 L_c = factor x M_c의 factor를 주십시오."
+    ),
+    "dS_c / df_k(x, y) = w_k^c / {h * w} at every cell, so alpha_k^c = w_k^c / {h * w} and "
+    "L_c = M_c / {h * w}: the same map, scaled.": (
+        "모든 셀에서 dS_c / df_k(x, y) = w_k^c / {h * w}이므로 alpha_k^c = w_k^c / {h * w}이고 "
+        "L_c = M_c / {h * w}입니다: 같은 맵에 상수를 곱한 것입니다."
+    ),
+    "the gradient of a mean divides by the number of cells; it does not multiply.": (
+        "평균의 기울기는 셀의 개수로 나눕니다. 곱하지 않습니다."
+    ),
+    "the mean runs over the cells of the feature grid f_k, not the input pixels.": (
+        "평균은 입력 픽셀이 아니라 특성 맵 f_k의 격자 셀에 대해 구합니다."
+    ),
+    "S_c holds F_k, the MEAN of f_k over the cells: what does a mean do to dS_c?": (
+        "S_c에는 셀들에 대한 f_k의 평균인 F_k가 들어 있습니다: 평균이 dS_c를 어떻게 바꿉니까?"
+    ),
+    "write dS_c / df_k(x, y) for S_c = sum_k w_k^c mean_xy f_k + b_c, then average it.": (
+        "S_c = sum_k w_k^c mean_xy f_k + b_c에 대해 dS_c / df_k(x, y)를 쓰고, 그것을 평균하십시오."
+    ),
+    # notebook 07: scorecam_passes
+    "give one whole number: the images sent forward through the network.": (
+        "정수 하나를 주십시오: 네트워크에 순전파로 보내는 이미지의 수입니다."
+    ),
+    "{images} for the activations A, then one masked copy per image and channel, {images} x "
+    "{channels} = {images * channels}: {total} (Grad-CAM needs {images} and one backward pass "
+    "through the head).": (
+        "활성값 A를 얻는 데 {images}장, 그다음 이미지와 채널마다 마스크를 씌운 사본이 한 장씩 "
+        "{images} x {channels} = {images * channels}장으로, 모두 {total}장입니다 (Grad-CAM은 "
+        "{images}장과 헤드를 거치는 역전파 한 번이면 됩니다)."
+    ),
+    "the masked copies are right; where do the masks H_k come from?": (
+        "마스크를 씌운 사본의 수는 맞습니다. 마스크 H_k는 어디에서 옵니까?"
+    ),
+    "each image of the batch gets its own masks: count them per image.": (
+        "배치의 이미지마다 그 이미지의 마스크가 따로 있습니다: 이미지마다 세십시오."
+    ),
+    "the masked images need no backward pass; count forward passes once.": (
+        "마스크를 씌운 이미지에는 역전파가 필요 없습니다. 순전파만 한 번씩 세십시오."
+    ),
+    "one pass for A, then one per image and per channel k (the mask H_k).": (
+        "A를 얻는 데 한 번, 그다음 이미지마다 그리고 채널 k (마스크 H_k)마다 한 번씩입니다."
+    ),
 }
 
 # Pieces of the hints built by joining (a piece has no final full stop: the tail adds it).

@@ -3,7 +3,7 @@
 Coverage is read from the source: every English message of ``camutils/check.py`` (and every
 piece of a hint built by joining) must have a Korean entry in ``camutils/check_ko.py``, and every
 Korean entry an English template that still exists. Behaviour is tried on the answers of
-``tests/test_check.py``: the Korean output is Korean, with the values unchanged, and the English
+``tests/test_check.py`` and ``tests/test_check_after_cam.py``: the Korean output is Korean, with the values unchanged, and the English
 output is byte for byte what the original printing helpers print.
 """
 
@@ -485,6 +485,26 @@ CASES = [
     ("blacklist_errors", 58.0, 50.0),
     ("blacklist_errors", 60.0, 100 - _CLEAN),
     ("blacklist_errors", "58", [1, 2]),
+    # notebook 07
+    ("gradcam_scale", 1 / 49),
+    ("gradcam_scale", 1 / 196, (14, 14)),
+    ("gradcam_scale", 1 / 49, (14, 14)),
+    ("gradcam_scale", 49),
+    ("gradcam_scale", 1 / 224**2),
+    ("gradcam_scale", 1.0),
+    ("gradcam_scale", 0.3),
+    ("gradcam_scale", "a half"),
+    ("gradcam_scale", None),
+    ("scorecam_passes", 8 * 1280 + 8),
+    ("scorecam_passes", 4 * 64 + 4, 4, 64),
+    ("scorecam_passes", 8 * 1280),
+    ("scorecam_passes", 1280),
+    ("scorecam_passes", 1281),
+    ("scorecam_passes", 8 * 1281 * 2),
+    ("scorecam_passes", 5),
+    ("scorecam_passes", "many"),
+    ("scorecam_passes", 10248.5),
+    ("scorecam_passes", None),
 ]
 IDS = [f"{i:03d}-{name}" for i, (name, *_) in enumerate(CASES)]
 
