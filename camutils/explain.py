@@ -242,10 +242,9 @@ def cam(model: nn.Module, images: Tensor, classes: ClassSpec) -> Tensor:
     check_inputs(model, images, "cam")
     if not isinstance(model, CAMModel):
         raise TypeError(f"cam needs a CAMModel (body + Linear head); found {type(model).__name__}")
-    with torch.no_grad():
-        features = model.body(images)
     idx = per_image_classes(classes, images.shape[0], model.head.out_features, images.device)
-    return class_activation_maps(features, model.head.weight, idx)
+    with torch.no_grad():
+        return class_activation_maps(model.body(images), model.head.weight, idx)
 
 
 def gradcam(
