@@ -2,10 +2,11 @@
 
 Sphinx with MyST-NB reads the notebooks as committed (nothing is executed): the English ones,
 ``notebooks/GLOSSARY.md`` and, when present, the Korean twins in ``notebooks/ko`` with
-``README.ko.md``. The source tree is laid out in ``book/_build/src`` as a copy of those files in
-the repository's layout (``book/index.md`` is the landing page), so relative links between README
-and notebooks work as on GitHub. The site lands in ``book/_build/html`` (open ``index.html``); ``--out`` puts it
-elsewhere. Warnings fail the build, so a broken cross-reference is caught here.
+``README.ko.md``. The source tree is laid out beside the site (``book/_build/html-src``) as a copy
+of those files in the repository's layout (``book/index.md`` is the landing page), so relative
+links between README and notebooks work as on GitHub. The site lands in ``book/_build/html``
+(open ``index.html``); ``--out`` puts it elsewhere. Warnings fail the build, so a broken
+cross-reference is caught here.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def build(out: Path = DEFAULT_OUT, strict: bool = True) -> Path:
     """Build the site into ``out`` and return the path of its landing page."""
     from sphinx.cmd.build import build_main
 
-    src = lay_out_sources(BOOK / "_build" / "src")
+    src = lay_out_sources(out.parent / f"{out.name}-src")  # beside the site, never inside it
     args = ["-b", "html", "-c", str(BOOK), "-q", str(src), str(out)]
     if strict:
         args[:0] = ["-W", "--keep-going"]
