@@ -211,11 +211,13 @@ def confidence_change(
     lo = up.amin(dim=(-2, -1), keepdim=True)
     hi = up.amax(dim=(-2, -1), keepdim=True)
     e = ((up - lo) / (hi - lo).clamp_min(1e-12)).to(images.dtype)  # (B, n, H, W)
-    logits = logits_from(model(images), what)
+    logits = logits_from(model(images), what).float()
     idx = per_image_classes(classes, bsz, logits.shape[1], images.device)
     if idx.shape[1] != n:
         raise ValueError(f"{what}: {n} maps per image but {idx.shape[1]} classes per image")
-    y = _scores(model, images, idx, score, what)
+    if score not in ("prob", "logit"):
+        raise ValueError(f"{what}: score must be 'prob' (P_c) or 'logit' (S_c); found {score!r}")
+    y = (logits.softmax(dim=-1) if score == "prob" else logits).gather(1, idx)
     masked = []
     items = torch.arange(bsz * n, device=images.device)
     for start in range(0, bsz * n, batch_size):
