@@ -1,5 +1,6 @@
-"""The glossary (notebooks/GLOSSARY.md): every term in English and Korean, once, and every link
-leads to a notebook that has the section heading the link names."""
+"""The glossary (notebooks/GLOSSARY.md): every term in English and Korean, once, its meaning in
+English and in Korean (the same math in both), and every link leads to a notebook that has the
+section heading the link names."""
 
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 GLOSSARY = NOTEBOOKS / "GLOSSARY.md"
 LINK = re.compile(r"\[([^\[\]]+)\]\(([^)\s]+)\)")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
+MATH = re.compile(r"\$[^$]+\$")
 REQUIRED = [  # the terms the course cannot do without (lower case, as a prefix of the entry)
     "class activation map", "global average pooling", "global max pooling",
     "weakly-supervised object localization", "feature map", "activation", "unit / channel",
@@ -64,15 +66,24 @@ def text():
     return GLOSSARY.read_text(encoding="utf-8")
 
 
+def math(cell: str) -> list[str]:
+    """The ``$...$`` spans of a cell, sorted (Korean word order may put them in another order)."""
+    return sorted(MATH.findall(cell))
+
+
 def test_every_term_has_english_korean_meaning_and_a_link(text):
     rows = term_rows(text)
     assert len(rows) >= len(REQUIRED)
     for row in rows:
-        assert len(row) == 4, row
-        english, korean, meaning, taught = row
+        assert len(row) == 5, row
+        english, korean, meaning, tteut, taught = row
         assert re.search(r"[A-Za-z]", english), row
         assert HANGUL.search(korean), f"no Korean for {english!r}: {korean!r}"
         assert meaning, f"no meaning for {english!r}"
+        assert HANGUL.search(tteut), f"no Korean meaning (뜻) for {english!r}: {tteut!r}"
+        assert math(tteut) == math(meaning), (
+            f"{english!r}: the 뜻 has math {math(tteut)}, the meaning {math(meaning)}"
+        )
         assert LINK.search(taught), f"no link for {english!r}"
 
 
@@ -110,9 +121,11 @@ def test_every_link_names_a_heading_of_an_existing_notebook(text):
 
 def test_the_checks_of_this_test_can_fail(tmp_path):
     rows = term_rows(
-        "| English | 한국어 | meaning | taught in |\n|---|---|---|---|\n| a | b | c | d |\n"
+        "| English | 한국어 | meaning | 뜻 | taught in |\n|---|---|---|---|---|\n"
+        "| a | b | $x$ and $y$ | 뜻 $x$ | e |\n"
     )
-    assert rows == [["a", "b", "c", "d"]] and not HANGUL.search(rows[0][1])
+    assert rows == [["a", "b", "$x$ and $y$", "뜻 $x$", "e"]] and not HANGUL.search(rows[0][1])
+    assert math(rows[0][2]) == ["$x$", "$y$"] and math(rows[0][3]) != math(rows[0][2])
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## A\n```\n# not\n```")])
     nbformat.write(nb, tmp_path / "99_x.ipynb")
     assert headings(tmp_path / "99_x.ipynb") == {"A"}
