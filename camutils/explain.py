@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camutils.cam import ClassSpec, class_activation_maps, class_index
+from camutils.models import logits_of
 
 __all__ = [
     "METHODS",
@@ -56,8 +57,6 @@ __all__ = [
     "gradcam_pp",
     "layer_cam",
     "layer_gradients",
-    "logits_from",
-    "per_image_classes",
     "score_cam",
     "weighted_sum",
     "xgrad_cam",
@@ -85,36 +84,6 @@ def check_inputs(model: nn.Module, images: Tensor, what: str) -> None:
             f"{what}: images must be a float (B, 3, H, W) batch (the network's input, already "
             f"preprocessed); found shape {tuple(images.shape)} and dtype {images.dtype}"
         )
-
-
-def logits_from(out: object, what: str) -> Tensor:
-    """The logits ``S`` ``(B, C)`` of a forward's output (a tensor or a ``CAMOutput``).
-
-    Example:
-        >>> logits_from(torch.zeros(2, 5), "demo").shape
-        torch.Size([2, 5])
-    """
-    logits = getattr(out, "logits", out)
-    if not isinstance(logits, Tensor) or logits.ndim != 2:
-        found = tuple(logits.shape) if isinstance(logits, Tensor) else type(out).__name__
-        raise ValueError(
-            f"{what}: the model must return logits (B, C) or a CAMOutput(logits, features); "
-            f"found {found}"
-        )
-    return logits
-
-
-def per_image_classes(classes: ClassSpec, batch: int, num_classes: int, device) -> Tensor:
-    """A class spec as a ``(B, n)`` long tensor; a ``(B,)`` tensor means one class per image.
-
-    Example:
-        >>> per_image_classes(torch.tensor([4, 2]), 2, 5, "cpu")
-        tensor([[4],
-                [2]])
-    """
-    if isinstance(classes, Tensor) and classes.ndim == 1 and classes.shape[0] == batch:
-        classes = classes.view(batch, 1)
-    return class_index(classes, batch, num_classes, torch.device(device))
 
 
 # --------------------------------------------------------------------------- one forward
@@ -172,7 +141,7 @@ def activations_and_logits(
         handle = layer.register_forward_hook(hook)
         try:
             with torch.no_grad():
-                logits = logits_from(model(images), what)
+                logits = logits_of(model(images), what)
         finally:
             handle.remove()
         if not caught:
@@ -200,7 +169,7 @@ def layer_gradients(
         True
     """
     acts, logits = activations_and_logits(model, images, layer)
-    idx = per_image_classes(classes, logits.shape[0], logits.shape[1], logits.device)
+    idx = class_index(classes, logits.shape[0], logits.shape[1], logits.device)
     picked = logits.gather(1, idx)
     grads = []
     with torch.enable_grad():
@@ -242,7 +211,7 @@ def cam(model: nn.Module, images: Tensor, classes: ClassSpec) -> Tensor:
     check_inputs(model, images, "cam")
     if not isinstance(model, CAMModel):
         raise TypeError(f"cam needs a CAMModel (body + Linear head); found {type(model).__name__}")
-    idx = per_image_classes(classes, images.shape[0], model.head.out_features, images.device)
+    idx = class_index(classes, images.shape[0], model.head.out_features, images.device)
     with torch.no_grad():
         return class_activation_maps(model.body(images), model.head.weight, idx)
 
@@ -410,7 +379,7 @@ def score_cam(
     acts, logits = activations_and_logits(model, images, layer)
     acts = acts.detach()
     bsz, k_ch = acts.shape[:2]
-    idx = per_image_classes(classes, bsz, logits.shape[1], logits.device)
+    idx = class_index(classes, bsz, logits.shape[1], logits.device)
 
     def minmax(x: Tensor) -> Tensor:
         lo = x.amin(dim=(-2, -1), keepdim=True)
@@ -430,7 +399,7 @@ def score_cam(
         )
         if normalize == "after":
             up = minmax(up)
-        out = logits_from(model(images[b] * up), what)
+        out = logits_of(model(images[b] * up), what)
         scores.append(out.gather(1, idx[b]))
     alpha = torch.cat(scores).view(bsz, k_ch, -1).transpose(1, 2).float().softmax(dim=-1)
     return weighted_sum(alpha.to(acts.dtype), acts, relu=True)
@@ -471,7 +440,7 @@ def ablation_cam(
     acts, logits = activations_and_logits(model, images, layer)
     acts, logits = acts.detach(), logits.detach()
     bsz, k_ch = acts.shape[:2]
-    idx = per_image_classes(classes, bsz, logits.shape[1], logits.device)
+    idx = class_index(classes, bsz, logits.shape[1], logits.device)
     base = logits.gather(1, idx)  # (B, n)
     if layer is None:  # a CAMModel: the head's rows of the n classes, F_k zeroed
         pooled = model.pooled(acts)  # (B, K)
@@ -502,7 +471,7 @@ def ablation_cam(
 
             handle = layer.register_forward_hook(zero_channel)
             try:
-                out = logits_from(model(images[b]), what)
+                out = logits_of(model(images[b]), what)
             finally:
                 handle.remove()
             scores.append(out.gather(1, idx[b]))
@@ -546,7 +515,7 @@ def eigen_cam(
     acts, logits = activations_and_logits(model, images, layer)
     acts = acts.detach()
     bsz, k_ch, h, w = acts.shape
-    idx = per_image_classes(classes, bsz, logits.shape[1], logits.device)
+    idx = class_index(classes, bsz, logits.shape[1], logits.device)
     x = acts.flatten(2).transpose(1, 2).float()  # (B, hw, K)
     x = x - x.mean(dim=1, keepdim=True)
     _, _, vh = torch.linalg.svd(x, full_matrices=False)

@@ -30,7 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from camutils.explain import check_inputs, logits_from, per_image_classes
+from camutils.cam import class_index
+from camutils.explain import check_inputs
+from camutils.models import logits_of
 
 __all__ = [
     "average_drop",
@@ -56,7 +58,7 @@ def _check_maps(maps: Tensor, images: Tensor, what: str) -> None:
 
 
 def _scores(model: nn.Module, x: Tensor, idx: Tensor, score: Score, what: str) -> Tensor:
-    logits = logits_from(model(x), what)
+    logits = logits_of(model(x), what)
     if score == "prob":
         return logits.float().softmax(dim=-1).gather(1, idx)
     if score == "logit":
@@ -139,8 +141,8 @@ def deletion_insertion(
                 f"images {tuple(images.shape)}; found {tuple(base.shape)}"
             )
     with torch.no_grad():
-        num_classes = logits_from(model(images[:1]), what).shape[1]
-    idx = per_image_classes(classes, bsz, num_classes, images.device)
+        num_classes = logits_of(model(images[:1]), what).shape[1]
+    idx = class_index(classes, bsz, num_classes, images.device)
     if idx.shape[1] != n:
         raise ValueError(f"{what}: {n} maps per image but {idx.shape[1]} classes per image")
     ranks = pixel_order(maps, (h, w)).view(bsz * n, 1, h, w)
@@ -211,8 +213,8 @@ def confidence_change(
     lo = up.amin(dim=(-2, -1), keepdim=True)
     hi = up.amax(dim=(-2, -1), keepdim=True)
     e = ((up - lo) / (hi - lo).clamp_min(1e-12)).to(images.dtype)  # (B, n, H, W)
-    logits = logits_from(model(images), what).float()
-    idx = per_image_classes(classes, bsz, logits.shape[1], images.device)
+    logits = logits_of(model(images), what).float()
+    idx = class_index(classes, bsz, logits.shape[1], images.device)
     if idx.shape[1] != n:
         raise ValueError(f"{what}: {n} maps per image but {idx.shape[1]} classes per image")
     if score not in ("prob", "logit"):
