@@ -44,13 +44,13 @@ from torch import Tensor
 
 from camutils.cam import ClassSpec, class_activation_maps, class_index
 from camutils.models import logits_of
+from camutils.saliency import check_inputs
 
 __all__ = [
     "METHODS",
     "ablation_cam",
     "activations_and_logits",
     "cam",
-    "check_inputs",
     "eigen_cam",
     "explain",
     "gradcam",
@@ -61,29 +61,6 @@ __all__ = [
     "weighted_sum",
     "xgrad_cam",
 ]
-
-
-# --------------------------------------------------------------------------- checks
-def check_inputs(model: nn.Module, images: Tensor, what: str) -> None:
-    """One clear error for a model in training mode or images that are not a float batch.
-
-    Example:
-        >>> check_inputs(nn.Linear(2, 2).eval(), torch.zeros(1, 3, 4, 4), "demo")
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{what}: model must be an nn.Module; found {type(model).__name__}")
-    if model.training:
-        raise ValueError(
-            f"{what}: the model is in training mode; call model.eval() first (BatchNorm would mix "
-            "the images of a batch and dropout would make the map random)"
-        )
-    if not isinstance(images, Tensor):
-        raise TypeError(f"{what}: images must be a tensor; found {type(images).__name__}")
-    if images.ndim != 4 or not images.dtype.is_floating_point:
-        raise ValueError(
-            f"{what}: images must be a float (B, 3, H, W) batch (the network's input, already "
-            f"preprocessed); found shape {tuple(images.shape)} and dtype {images.dtype}"
-        )
 
 
 # --------------------------------------------------------------------------- one forward

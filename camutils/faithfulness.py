@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camutils.cam import class_index
-from camutils.explain import check_inputs
 from camutils.models import logits_of
+from camutils.saliency import check_inputs
 
 __all__ = [
     "average_drop",

@@ -37,6 +37,7 @@ from camutils.cam import ClassSpec, class_index
 from camutils.models import logits_of
 
 __all__ = [
+    "check_inputs",
     "grad_cam",
     "grid_segments",
     "lime_superpixels",
@@ -50,7 +51,12 @@ Target = Literal["logit", "prob"]
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_model(model: nn.Module, what: str) -> None:
+def check_inputs(model: nn.Module, images: Tensor, what: str) -> None:
+    """One clear error for a model in training mode or images that are not a float batch.
+
+    Example:
+        >>> check_inputs(nn.Linear(2, 2).eval(), torch.zeros(1, 3, 4, 4), "demo")
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{what}: model must be an nn.Module; found {type(model).__name__}")
     if model.training:
@@ -58,9 +64,6 @@ def _check_model(model: nn.Module, what: str) -> None:
             f"{what}: the model is in training mode; call model.eval() first (BatchNorm would mix "
             "the images of a batch and dropout would make the map random)"
         )
-
-
-def _check_images(images: Tensor, what: str) -> None:
     if not isinstance(images, Tensor):
         raise TypeError(f"{what}: images must be a tensor; found {type(images).__name__}")
     if images.ndim != 4 or not images.dtype.is_floating_point:
@@ -110,8 +113,7 @@ def gradient_saliency(model: nn.Module, images: Tensor, classes: ClassSpec) -> T
         torch.Size([5, 2, 4, 4])
     """
     what = "gradient_saliency"
-    _check_model(model, what)
-    _check_images(images, what)
+    check_inputs(model, images, what)
     x = images.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = logits_of(model(x), what)
@@ -166,8 +168,7 @@ def grad_cam(model: nn.Module, images: Tensor, classes: ClassSpec, relu: bool = 
     from camutils.models import CAMModel
 
     what = "grad_cam"
-    _check_model(model, what)
-    _check_images(images, what)
+    check_inputs(model, images, what)
     with torch.enable_grad():
         if isinstance(model, CAMModel):
             with torch.no_grad():
@@ -277,8 +278,7 @@ def occlusion(
         torch.Size([2, 2, 3, 3])
     """
     what = "occlusion"
-    _check_model(model, what)
-    _check_images(images, what)
+    check_inputs(model, images, what)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1; found {chunk_size}")
     (ph, pw), (sh, sw) = _pair(patch, "patch"), _pair(stride, "stride")
@@ -426,8 +426,7 @@ def lime_superpixels(
         torch.Size([1, 1, 8, 8])
     """
     what = "lime_superpixels"
-    _check_model(model, what)
-    _check_images(images, what)
+    check_inputs(model, images, what)
     b, c, h, w = images.shape
     dev = images.device
     seg = torch.as_tensor(segments, device=dev)
@@ -530,8 +529,7 @@ def lrp(
 
     if not isinstance(model, CAMModel):
         raise TypeError(f"lrp needs a CAMModel (body + Linear head); found {type(model).__name__}")
-    _check_model(model, "lrp")
-    _check_images(images, "lrp")
+    check_inputs(model, images, "lrp")
     body = model.body
     odd = sorted({type(m).__name__ for m in body.modules() if not isinstance(m, _LRP_LAYERS)})
     if not isinstance(body, nn.Sequential) or odd:
