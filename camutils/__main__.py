@@ -129,16 +129,21 @@ _threads = _at_most_per_core(_positive_int, "a positive integer")
 _workers = _at_most_per_core(_count, "an integer >= 0")
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction of the map's maximum, between 0 and 1; found {text!r}"
-        )
-    return value
+def _fraction_of(what: str):
+    """An argparse type: a number in ``[0, 1]``, ``what`` naming the fraction in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(
+                f"expected a fraction of {what}, between 0 and 1; found {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def _device(text: str) -> str:
@@ -195,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--blacklist", default=None,
                    help="blacklist file (one validation index per line), or 'none'; "
                    "default: ILSVRC2015_clsloc_validation_blacklist.txt if found in the root")  # fmt: skip
-    e.add_argument("--threshold", type=_fraction, default=0.2,
+    e.add_argument("--threshold", type=_fraction_of("the map's maximum"), default=0.2,
                    help="box threshold, fraction of the map's max (paper: 0.2)")  # fmt: skip
     e.add_argument("--boxes-at", choices=("input", "original"), default="input",
                    help="find boxes on the network-input grid (fast) or on maps upsampled to "
@@ -216,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--decoder", choices=("auto", *DEVICE_DECODERS), default="auto",
                    help="JPEG decoder on a CUDA device (default: the fastest installed: "
                    "nvimgcodec, dali, torchcodec, then torchvision)")  # fmt: skip
-    e.add_argument("--cpu-decode-share", type=_fraction, default=0.0,
+    e.add_argument("--cpu-decode-share", type=_fraction_of("the JPEGs"), default=0.0,
                    help="with a GPU decoder, the fraction of the JPEGs the CPU workers decode "
                    "anyway (when the GPU decoder is the bottleneck); default 0")  # fmt: skip
     e.add_argument("--restart", action="store_true",

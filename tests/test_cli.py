@@ -160,7 +160,9 @@ def problem_line(out: str, stem: str) -> str:
         ("--max-pixels", "0", "positive integer"),
         ("--batch-size", "many", "positive integer"),
         ("--threshold", "nan", "between 0 and 1"),
-        ("--threshold", "1.5", "between 0 and 1"),
+        ("--threshold", "1.5", "fraction of the map's maximum, between 0 and 1"),
+        ("--cpu-decode-share", "2", "fraction of the JPEGs, between 0 and 1"),
+        ("--decoder", "bogus", "invalid choice"),
         ("--device", "gpu0", "device"),
     ],
 )

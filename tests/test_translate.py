@@ -154,6 +154,11 @@ def test_import_records_the_current_english_version(translate, tmp_path):
     bad.write_text('[{"notebook": "01", "id": "no-such-cell", "korean": "x"}]', encoding="utf-8")
     with pytest.raises(SystemExit, match="no translatable markdown cell"):
         translate.import_translations(bad)
+    with pytest.raises(SystemExit, match="^error: cannot read translations from"):
+        translate.import_translations(tmp_path / "missing.json")
+    bad.write_text('{"id": "x"}', encoding="utf-8")
+    with pytest.raises(SystemExit, match="must hold a JSON list"):
+        translate.import_translations(bad)
 
 
 @pytest.mark.parametrize("path", english_notebooks(), ids=lambda p: p.stem[:2])

@@ -277,7 +277,17 @@ def import_translations(path: Path) -> tuple[int, set[str]]:
     """Write ``[{"notebook": "NN", "id": ..., "korean": ...}, ...]`` into the Korean twins,
     recording the English text's current version. Returns the number of cells written and the
     notebooks they belong to."""
-    items = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SystemExit(f"error: cannot read translations from {path}: {e}") from None
+    if not isinstance(items, list) or not all(
+        isinstance(it, dict) and {"notebook", "id", "korean"} <= it.keys() for it in items
+    ):
+        raise SystemExit(
+            f'error: {path} must hold a JSON list of {{"notebook", "id", "korean"}} '
+            "objects; found something else"
+        )
     by_nb: dict[str, list[dict]] = {}
     for it in items:
         by_nb.setdefault(str(it["notebook"]).zfill(2), []).append(it)
