@@ -9,13 +9,16 @@ corrupt (truncated) JPEG and an image without annotation. Then prints images per
        (channels-last; fp16 autocast on CUDA);
   (b)  the whole camutils pipeline, camutils.evaluate.evaluate: files -> decode -> resize ->
        forward -> top-5 + true-class CAMs -> boxes in original coordinates -> IoU -> meters ->
-       results file;
+       results file (on a CPU its default reads each batch with a thread per core after the
+       forward pass of the one before, alongside the box search: no worker processes);
   (b2) the same with a box searched for each of the top-5 guesses (by default the pipeline
        searches only the true class's map, which alone decides every error figure);
   (c)  a per-image reference pipeline of the kind written today: PIL decode + torchvision
        transforms in DataLoader workers, a plain fp32 forward with a hook on the last conv layer,
        features copied to NumPy, then per image and class: CAM in NumPy, cv2.resize to the
        original size, threshold, cv2.findContours, the largest contour's box, IoU in Python;
+  (c0) on a CPU, the same with no workers (read in the main process, in turn with the
+       network); the better of (c) and (c0) counts as (c);
   (c1) the same with one image per forward pass, as in single-image CAM scripts;
 
 with the ratios b/a, b/c, b/c1 and b / min(a, d), the stages of (b) measured alone ((d) the
@@ -60,7 +63,13 @@ from camutils.boxes import box_backend
 from camutils.decode import device_decoders
 from camutils.evaluate import evaluate
 from camutils.ilsvrc import open_ilsvrc
-from camutils.loader import ImageReader, background, batch_loader, prepared_batches
+from camutils.loader import (
+    ImageReader,
+    background,
+    batch_loader,
+    default_workers,
+    prepared_batches,
+)
 from camutils.models import CAMModel, load_model
 from camutils.step import StepSettings, amp_dtype, forward_batch, topk_boxes
 from camutils.synthetic import make_synthetic_val
@@ -312,7 +321,9 @@ def main() -> None:
     ap.add_argument("--ref-images", type=int, default=None,
                     help="of which (c) runs this many (default 2000 on CUDA, all on CPU)")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=None, help="default 256 on CUDA, 32 on CPU")
-    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (both pipelines)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="DataLoader workers of (c) (default CPU cores - 1, at most 8) and of (b) "
+                    "and (d) (default: the pipeline's own, camutils.loader.default_workers)")  # fmt: skip
     ap.add_argument("--model", action="append", default=None,
                     help="repeatable; default efficientnet_lite0")  # fmt: skip
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
@@ -347,13 +358,14 @@ def main() -> None:
     n = args.n_images or (10000 if gpu else 160)
     n_ref = min(n, args.ref_images or (2000 if gpu else n))
     bs = args.batch_size or (256 if gpu else 32)
-    workers = (
+    workers = (  # (c)'s, as DataLoader scripts choose them
         args.workers if args.workers is not None else max(0, min(8, (os.cpu_count() or 1) - 1))
     )
+    b_workers = args.workers if args.workers is not None else default_workers(device)
     seconds = args.seconds or (3.0 if gpu else 8.0)
     models = args.model or ["efficientnet_lite0"]
     report: dict = {"device": str(device), "n_images": n, "ref_images": n_ref, "batch_size": bs,
-                    "workers": workers, "torch": torch.__version__,
+                    "workers": workers, "b_workers": b_workers, "torch": torch.__version__,
                     "python": platform.python_version(), "cpus": os.cpu_count(),
                     "threads": torch.get_num_threads(), "models": {}}  # fmt: skip
     if gpu:
@@ -361,7 +373,8 @@ def main() -> None:
     report["loadavg_start"] = os.getloadavg()
     log(f"load average {os.getloadavg()[0]:.2f} (other processes compete for the CPU when > 0)")
     log(f"device {device}{' (' + report['gpu'] + ')' if gpu else ''}, torch {torch.__version__}, "
-        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, batch {bs}, {workers} workers")  # fmt: skip
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, batch {bs}, "
+        f"workers: (c) {workers}, (b) and (d) {b_workers} (0: read in turn, on every thread)")  # fmt: skip
 
     tmp = Path(args.tmp or tempfile.mkdtemp(prefix="camutils-bench-"))
     root = tmp / "val"
@@ -386,7 +399,7 @@ def main() -> None:
             decoders = device_decoders(device) if gpu else ["cpu"]
             row["decoders"] = {dec: {} for dec in decoders}
             for dec in decoders:  # (d) with each decoder present (the CPU's workers on a CPU)
-                d = data_path_alone(model, root, device, bs, workers, decoder=dec)
+                d = data_path_alone(model, root, device, bs, b_workers, decoder=dec)
                 row["decoders"][dec]["d"] = d
                 log(f"(d) data path alone ({dec}):{d:12.1f} images/s")
             best_dec = max(decoders, key=lambda k: row["decoders"][k]["d"])
@@ -396,24 +409,26 @@ def main() -> None:
             log(f"    CAM -> boxes -> IoU alone: {row['postprocess']:8.1f} images/s "
                 f"(box search: {box_backend(device)})")  # fmt: skip
             if gpu:  # warm-up: cuDNN autotuning, nvJPEG, allocator
-                run_pipeline(model, root, tmp / "warm", device, bs, workers, args.precision, 2 * bs)
+                run_pipeline(
+                    model, root, tmp / "warm", device, bs, b_workers, args.precision, 2 * bs
+                )
             repeat = args.repeat or (1 if gpu else 3)
             n1 = min(n_ref, 300 if gpu else 32)
-            b_rates, b2_rates, c_rates, c1_rates, ref = [], [], [], [], None
+            b_rates, b2_rates, c_rates, c0_rates, c1_rates, ref = [], [], [], [], [], None
             a_rates = [row["a_forward"]]
             for k in range(repeat):  # alternate, so that all see the same machine
                 if k:  # (a) again in each round: best of alternating runs, as for (b) and (c)
                     a_rates.append(forward_alone(model, st, bs, seconds / 2))
                     log(f"(a) forward alone:            {a_rates[-1]:9.1f} images/s")
                 r, wall = run_pipeline(
-                    model, root, tmp / "out", device, bs, workers, args.precision
+                    model, root, tmp / "out", device, bs, b_workers, args.precision
                 )
                 b_rates.append(r.processed / wall)
                 row["b_processing_only"] = r.processed / r.seconds
                 log(f"(b) camutils pipeline:        {b_rates[-1]:9.1f} images/s  ({r.processed} "
                     f"images in {wall:.1f} s, {r.precision}; {r.counts['skipped']} skipped; "
                     f"{row['b_processing_only']:.1f} images/s after start-up)")  # fmt: skip
-                r_all, wall_all = run_pipeline(model, root, tmp / "out_all", device, bs, workers,
+                r_all, wall_all = run_pipeline(model, root, tmp / "out_all", device, bs, b_workers,
                                                args.precision, guess_boxes="all")  # fmt: skip
                 b2_rates.append(r_all.processed / wall_all)
                 log(f"(b2) camutils, a box for all 5 guesses: {b2_rates[-1]:6.1f} images/s "
@@ -422,6 +437,10 @@ def main() -> None:
                     rate, ref = reference_pipeline(name, root, device, bs, workers, limit=n_ref)
                     c_rates.append(rate)
                     log(f"(c) per-image reference:      {rate:9.1f} images/s ({n_ref} images)")
+                    if workers and not gpu:  # and reading in turn, as (b) does on a CPU
+                        rate0, _ = reference_pipeline(name, root, device, bs, 0, limit=n_ref)
+                        c0_rates.append(rate0)
+                        log(f"(c0) the same, no workers:    {rate0:9.1f} images/s")
                     rate1, _ = reference_pipeline(name, root, device, 1, workers, limit=n1)
                     c1_rates.append(rate1)
                     log(f"(c1) per-image reference, batch 1: {rate1:6.1f} images/s ({n1} images)")
@@ -435,7 +454,7 @@ def main() -> None:
             row["b_metrics"] = r.metrics
             row["b_counts"] = r.counts
             for dec in decoders[1:] if gpu else []:  # (b) with the other decoders too
-                rd, wall_d = run_pipeline(model, root, tmp / f"out_{dec}", device, bs, workers,
+                rd, wall_d = run_pipeline(model, root, tmp / f"out_{dec}", device, bs, b_workers,
                                           args.precision, decoder=dec)  # fmt: skip
                 row["decoders"][dec]["b"] = rd.processed / wall_d
                 row["decoders"][dec]["same_metrics"] = rd.metrics == r.metrics
@@ -453,8 +472,10 @@ def main() -> None:
                 f"{row['b_over_a_ceiling']:.2f}); {args.full_n:,} images at this rate: "
                 f"{row['est_50k_seconds']:.0f} s")  # fmt: skip
             if ref is not None:
-                row["c_reference"] = max(c_rates)
+                # the reference's better setting counts: its DataLoader workers, or none
+                row["c_reference"] = max(c_rates + c0_rates)
                 row["c_runs"] = c_rates
+                row["c0_runs_no_workers"] = c0_rates
                 row["b_over_c"] = row["b_pipeline"] / row["c_reference"]
                 row["b_over_c1"] = row["b_pipeline"] / row["c1_reference_batch1"]
                 log(f"    b/c = {row['b_over_c']:.2f}{best}, b/c1 = {row['b_over_c1']:.2f}")
@@ -488,7 +509,7 @@ def main() -> None:
                 log(f"\n{args.full_n:,}-image set: {describe_set(big)}, built in {secs:.1f} s")
                 model, _ = get_model(models[0], device)
                 r, wall = run_pipeline(
-                    model, big, tmp / "out50k", device, bs, workers, args.precision
+                    model, big, tmp / "out50k", device, bs, b_workers, args.precision
                 )
                 first["full_50k"] = {"images": r.processed, "seconds": wall,
                                      "images_per_s": r.processed / wall,
@@ -502,7 +523,7 @@ def main() -> None:
 
     # ---- the table
     log("\nimages/s" + (f" on {report.get('gpu', device)}" if gpu else f" on {os.cpu_count()} CPU cores")
-        + f", batch {bs}, {workers} workers, synthetic ILSVRC-shaped JPEGs")  # fmt: skip
+        + f", batch {bs}, workers (b) {b_workers} (c) {workers}, synthetic ILSVRC-shaped JPEGs")  # fmt: skip
     head = (f"{'model [decoder]':<32}{'(a) fwd':>9}{'(b) camutils':>13}{'(c) ref.':>10}"
             f"{'(d) data':>10}{'boxes':>9}{'b/a':>6}{'b/c':>6}{'b/min(a,d)':>11}")  # fmt: skip
     log(head)

@@ -208,7 +208,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--guess-boxes", choices=("true-class", "all"), default="true-class",
                    help="search the true class's map only (the same errors, a fifth of the work), "
                    "or a box for each of the top-5 guesses as well")  # fmt: skip
-    e.add_argument("--workers", type=_workers, default=None, help="DataLoader worker processes")
+    e.add_argument("--workers", type=_workers, default=None,
+                   help="reader processes (default: none on the CPU, where threads of the main "
+                   "process read each batch in turn with the network; CPU cores - 1, at most 8, "
+                   "elsewhere)")  # fmt: skip
     e.add_argument("--device", type=_device, default=None,
                    help="cpu, cuda, cuda:N or mps (default: the best present)")  # fmt: skip
     e.add_argument("--threads", type=_threads, default=None,

@@ -47,8 +47,10 @@ from camutils.ilsvrc import ILSVRCVal, Record, open_ilsvrc
 from camutils.loader import (
     ImageReader,
     PreparedBatch,
+    ThreadedBatches,
     background,
     batch_loader,
+    default_workers,
     prepared_batches,
 )
 from camutils.models import CAMModel, load_model
@@ -146,8 +148,11 @@ def evaluate(
             the run (:func:`~camutils.results.lock_out_dir`); results of another data root or other settings
             there are not resumed: :class:`~camutils.results.ResumeRefused`.
         batch_size: images per batch (default 256 on CUDA, 32 on the CPU).
-        num_workers: DataLoader worker processes (default: CPU cores - 1, at most 8; 0 reads
-            in the main process).
+        num_workers: DataLoader worker processes; 0 reads in the main process, one batch at a
+            time, on as many threads as torch uses (:func:`~camutils.loader.batch_loader`).
+            Default :func:`~camutils.loader.default_workers`: 0 on the CPU, where reading takes
+            turns with the network instead of taking cores from it; elsewhere CPU cores - 1, at
+            most 8.
         device: default: CUDA, then MPS, then the CPU.
         precision: ``"auto"`` (fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"fp16"``,
             ``"bf16"``.
@@ -219,7 +224,7 @@ def evaluate(
     )
     opts = _BatchOptions(
         batch_size or (256 if gpu else 32),
-        max(0, min(8, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers,
+        default_workers(dev) if num_workers is None else num_workers,
         gpu if decode_on_device is None else bool(decode_on_device),
         progress and is_main_process(),
         max_batches,
@@ -338,13 +343,17 @@ def run_batches(
 
     Software pipelining: the forward pass of batch ``i`` is launched (on a side stream on CUDA,
     :class:`~camutils.step.ForwardStreams`) before the boxes of batch ``i - 1`` are searched, so
-    the GPU runs both at once; the loader decodes ahead in a background thread on CUDA."""
+    the GPU runs both at once; the loader decodes ahead in a background thread on CUDA. On the
+    CPU the images are read by threads of this process (no worker processes by default), each
+    batch after the forward pass of the one before, alongside its single-threaded box search:
+    the network has every core to itself while it runs."""
     loaded = batch_loader(reader, opts.batch_size, opts.num_workers)
     prepared: Iterable[PreparedBatch] = prepared_batches(
         loaded, st.device, model.preprocess, reader.max_pixels, opts.decoder
     )
     if opts.on_device:
         prepared = background(prepared, depth=2)
+    read_ahead = isinstance(loaded, ThreadedBatches) and not opts.on_device
     streams = ForwardStreams(st.device)
     bar = _progress_bar(len(reader.records), opts.progress, f"{model.name}")
     t0 = time.perf_counter()
@@ -357,6 +366,8 @@ def run_batches(
                 launched = None
                 if batch.images is not None and batch.indices:
                     launched = streams.forward(model, batch.images, st)
+                if read_ahead:  # the cores are free of the network now
+                    loaded.read_ahead()  # type: ignore[union-attr]
                 if pending is not None:
                     _finish_batch(f, model, reader.records, st, tally, streams, *pending)
                     _show(bar, tally)
@@ -367,8 +378,9 @@ def run_batches(
     finally:
         if bar is not None:
             bar.close()
-        if hasattr(prepared, "close"):
-            prepared.close()  # type: ignore[union-attr]
+        for it in (prepared, loaded):
+            if hasattr(it, "close"):
+                it.close()  # type: ignore[union-attr]
     if st.device.type == "cuda":
         torch.cuda.synchronize(st.device)
     return time.perf_counter() - t0

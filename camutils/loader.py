@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,9 +53,11 @@ __all__ = [
     "ImageReader",
     "LoadedBatch",
     "PreparedBatch",
+    "ThreadedBatches",
     "background",
     "batch_loader",
     "collate_items",
+    "default_workers",
     "prepare_batch",
     "prepared_batches",
     "unpack_items",
@@ -187,7 +190,8 @@ def unpack_items(loaded: LoadedBatch) -> list[ImageItem]:
 
 
 def worker_init(_: int) -> None:
-    """Each worker decodes on one thread: the workers are the parallelism."""
+    """Each worker (process or reading thread) decodes on one intra-op thread: the workers are
+    the parallelism. (With OpenMP the setting belongs to the calling thread.)"""
     torch.set_num_threads(1)
 
 
@@ -311,19 +315,125 @@ def background(iterable: Iterable[Any], depth: int = 2) -> Iterator[Any]:
                 t.join(timeout=0.05)
 
 
-def batch_loader(reader: ImageReader, batch_size: int, num_workers: int) -> Iterator[LoadedBatch]:
-    """The reader's images in order, ``batch_size`` at a time, read by ``num_workers`` worker
-    processes (0: in this process), packed by :func:`collate_items`. The workers start here,
-    from the calling thread; nothing starts when there is nothing to read."""
+def default_workers(device: torch.device | str) -> int:
+    """Worker processes for reading a device's batches: none on a CPU, where the images are
+    read in turn with the network, with every core (see :func:`batch_loader`); elsewhere CPU
+    cores - 1, at most 8, reading ahead while the accelerator works.
+
+    Example:
+        >>> default_workers("cpu")
+        0
+    """
+    if torch.device(device).type == "cpu":
+        return 0
+    import os
+
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def batch_loader(
+    reader: ImageReader, batch_size: int, num_workers: int, threads: int | None = None
+) -> Iterator[LoadedBatch]:
+    """The reader's images in order, ``batch_size`` at a time, packed by :func:`collate_items`.
+
+    ``num_workers > 0``: read by that many worker processes (a ``DataLoader``), which start
+    here, from the calling thread, and read ahead while the caller works: the right choice when
+    the caller's work runs elsewhere (a GPU). ``num_workers == 0``: read in this process, each
+    batch when it is asked for, by ``threads`` threads at once (default: torch's intra-op thread
+    count; libjpeg, PIL and torch's resize release the GIL). On a CPU this makes the stages take
+    turns, each with every core, where worker processes reading ahead would take cores from the
+    network's threads in the middle of its layers. Nothing starts when there is nothing to read.
+
+    Example:
+        >>> import tempfile
+        >>> from camutils.ilsvrc import open_ilsvrc
+        >>> from camutils.models import Preprocess
+        >>> from camutils.synthetic import make_synthetic_val
+        >>> val = open_ilsvrc(make_synthetic_val(tempfile.mkdtemp(), 5).root)
+        >>> reader = ImageReader(val.records, Preprocess(224), on_device=False)
+        >>> [len(b.items) for b in batch_loader(reader, 2, 0, threads=2)]
+        [2, 2, 1]
+    """
     if not len(reader):
         return iter(())
+    if num_workers == 0:
+        return ThreadedBatches(reader, batch_size, threads or torch.get_num_threads())
     loader = torch.utils.data.DataLoader(
         reader,
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
         collate_fn=collate_items,
-        worker_init_fn=worker_init if num_workers else None,
-        prefetch_factor=2 if num_workers else None,
+        worker_init_fn=worker_init,
+        prefetch_factor=2,
     )
     return iter(loader)
+
+
+@functools.cache
+def _thread_setting_is_per_thread() -> bool:
+    """Whether ``torch.set_num_threads`` in one thread leaves the others' count alone (OpenMP:
+    yes); only then may reading threads take one intra-op thread each."""
+    n = torch.get_num_threads()
+    t = threading.Thread(target=torch.set_num_threads, args=(1,))
+    t.start()
+    t.join()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+        return False
+    return True
+
+
+class ThreadedBatches:
+    """Batches read in this process by a pool of ``threads`` threads (one intra-op thread
+    each), each batch when it is asked for: an iterator of :class:`LoadedBatch`.
+
+    :meth:`read_ahead` starts reading the next batch now, for a caller that knows when the
+    cores are free (on a CPU: after the forward pass, while the single-threaded box search of
+    the batch before runs). :meth:`close` stops the pool.
+
+    Example:
+        >>> import tempfile
+        >>> from camutils.ilsvrc import open_ilsvrc
+        >>> from camutils.models import Preprocess
+        >>> from camutils.synthetic import make_synthetic_val
+        >>> val = open_ilsvrc(make_synthetic_val(tempfile.mkdtemp(), 5).root)
+        >>> batches = ThreadedBatches(ImageReader(val.records, Preprocess(224), False), 2, 2)
+        >>> first = next(batches); batches.read_ahead(); [len(b.items) for b in batches]
+        [2, 1]
+    """
+
+    def __init__(self, reader: ImageReader, batch_size: int, threads: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.reader = reader
+        self.starts = iter(range(0, len(reader), batch_size))
+        self.batch_size = batch_size
+        init = worker_init if _thread_setting_is_per_thread() else None
+        self.pool = ThreadPoolExecutor(max(1, threads), "camutils-read", init, (0,))
+        self.ahead: list[Any] | None = None  # futures of the next batch's items
+
+    def read_ahead(self) -> None:
+        if self.ahead is None:
+            a = next(self.starts, None)
+            if a is not None:
+                end = min(a + self.batch_size, len(self.reader))
+                self.ahead = [self.pool.submit(self.reader.__getitem__, i) for i in range(a, end)]
+
+    def __iter__(self) -> ThreadedBatches:
+        return self
+
+    def __next__(self) -> LoadedBatch:
+        self.read_ahead()
+        if self.ahead is None:
+            self.close()
+            raise StopIteration
+        futures, self.ahead = self.ahead, None
+        try:
+            return collate_items([f.result() for f in futures])
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -32,7 +32,14 @@ from camutils.evaluate import (
     worst_misses,
 )
 from camutils.ilsvrc import decode_image, open_ilsvrc
-from camutils.loader import ImageReader, collate_items, prepare_batch
+from camutils.loader import (
+    ImageReader,
+    ThreadedBatches,
+    batch_loader,
+    collate_items,
+    default_workers,
+    prepare_batch,
+)
 from camutils.metrics import box_iou
 from camutils.models import CAMModel, Preprocess, imagenet_classes
 from camutils.samples import data_dir
@@ -374,6 +381,53 @@ def test_device_decode_path_and_workers_give_identical_lines(model, syn, full_ru
                  progress=False, decode_on_device=True)  # fmt: skip
     _same_lines(r.lines(), full_run.lines())
     assert r.metrics == full_run.metrics
+
+
+def test_worker_processes_and_reading_threads_give_identical_lines(model, syn, full_run, tmp_path):
+    """The CPU's default (images read by threads of this process, in turn with the network; one
+    thread in this module) against one worker process and against three reading threads."""
+    r = evaluate(model, syn.root, tmp_path / "w1", batch_size=5, num_workers=1, device="cpu",
+                 progress=False)  # fmt: skip
+    _same_lines(r.lines(), full_run.lines())
+    torch.set_num_threads(3)
+    try:
+        r3 = evaluate(model, syn.root, tmp_path / "t3", batch_size=5, num_workers=0,
+                      device="cpu", progress=False)  # fmt: skip
+    finally:
+        torch.set_num_threads(1)
+    _same_lines(r3.lines(), full_run.lines())
+    assert r.metrics == r3.metrics == full_run.metrics
+
+
+def test_threaded_batches_keep_order_read_ahead_once_and_raise(model, syn):
+    """Reading threads hand the images back in order, batch by batch; read_ahead twice reads
+    the next batch once; an error in a thread reaches the caller, and the pool stops."""
+    records = open_ilsvrc(syn.root).records
+    reader = ImageReader(records, model.preprocess, on_device=False)
+    batches = ThreadedBatches(reader, 4, threads=3)
+    got = []
+    for b in batches:
+        got += [it.index for it in b.items]
+        batches.read_ahead()
+        batches.read_ahead()
+    assert got == list(range(len(records)))
+    assert [len(b.items) for b in batch_loader(reader, 4, 0, threads=2)] == [4, 4, 4, 2]
+    assert list(batch_loader(ImageReader([], model.preprocess, False), 4, 0)) == []
+
+    class Broken(ImageReader):
+        def __getitem__(self, i):
+            if i == 5:
+                raise RuntimeError("disk gone")
+            return super().__getitem__(i)
+
+    broken = ThreadedBatches(Broken(records, model.preprocess, False), 4, threads=2)
+    next(broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        next(broken)
+    with pytest.raises(RuntimeError, match="shutdown"):
+        broken.pool.submit(print)
+    assert default_workers("cpu") == 0
+    assert default_workers("meta") == max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 @pytest.mark.parametrize("decoder", ["torchvision", "torchcodec"])
