@@ -34,6 +34,7 @@ __all__ = [
     "flatten_to_gap",
     "gap_head_weights",
     "gradcam_scale",
+    "language",
     "loc_verdicts",
     "localization_errors",
     "normalized_pixel",
@@ -42,6 +43,7 @@ __all__ = [
     "pooling_credit",
     "ranking_reversal",
     "scorecam_passes",
+    "set_language",
     "surgery_parameters",
     "threshold_box",
     "threshold_box_shifted",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 
+# the exercises are the public names other than these two
+SETTINGS = ("language", "set_language")
 _LANGUAGES = ("en", "ko")
 _language = "en"
 

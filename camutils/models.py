@@ -20,6 +20,7 @@ features.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -444,12 +445,19 @@ def _torchvision_classifiers() -> list[str]:
 
 
 def imagenet_classes() -> tuple[list[str], list[str]]:
-    """ImageNet-1k ``(wnids, short names)`` in the sorted-wnid order of torchvision/timm models."""
+    """ImageNet-1k ``(wnids, short names)`` in the sorted-wnid order of torchvision/timm models
+    (fresh lists on each call; the files are read once)."""
+    wnids, names = _imagenet_classes()
+    return list(wnids), list(names)
+
+
+@functools.cache
+def _imagenet_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()
-    wnids = [info.index_to_label_name(i) for i in range(info.num_classes())]
-    names = [info.index_to_description(i).split(",")[0] for i in range(info.num_classes())]
+    wnids = tuple(info.index_to_label_name(i) for i in range(info.num_classes()))
+    names = tuple(info.index_to_description(i).split(",")[0] for i in range(info.num_classes()))
     return wnids, names
 
 

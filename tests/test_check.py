@@ -341,7 +341,7 @@ def test_top5_localization(capsys):
 def test_every_check_reminds_instead_of_raising_when_unanswered(capsys):
     import inspect
 
-    for name in check.__all__:
+    for name in sorted(set(check.__all__) - set(check.SETTINGS)):
         fn = getattr(check, name)
         n = sum(
             p.default is inspect.Parameter.empty for p in inspect.signature(fn).parameters.values()

@@ -606,7 +606,7 @@ def test_pieces_never_swallow_their_neighbours(korean):
 
 
 def test_every_check_reminds_in_korean_when_unanswered(capsys, korean):
-    for name in check.__all__:
+    for name in sorted(set(check.__all__) - set(check.SETTINGS)):
         fn = getattr(check, name)
         n = sum(
             p.default is inspect.Parameter.empty for p in inspect.signature(fn).parameters.values()
