@@ -378,10 +378,9 @@ def _thread_setting_is_per_thread() -> bool:
     t = threading.Thread(target=torch.set_num_threads, args=(1,))
     t.start()
     t.join()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-        return False
-    return True
+    per_thread = torch.get_num_threads() == n
+    torch.set_num_threads(n)  # also the count that threads started later begin with
+    return per_thread
 
 
 class ThreadedBatches:
@@ -409,6 +408,7 @@ class ThreadedBatches:
         self.reader = reader
         self.starts = iter(range(0, len(reader), batch_size))
         self.batch_size = batch_size
+        self.threads_here = torch.get_num_threads()
         init = worker_init if _thread_setting_is_per_thread() else None
         self.pool = ThreadPoolExecutor(max(1, threads), "camutils-read", init, (0,))
         self.ahead: list[Any] | None = None  # futures of the next batch's items
@@ -437,3 +437,5 @@ class ThreadedBatches:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        # the reading threads' one thread each is also what threads started later would take
+        torch.set_num_threads(self.threads_here)

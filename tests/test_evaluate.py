@@ -427,6 +427,25 @@ def test_threaded_batches_keep_order_read_ahead_once_and_raise(model, syn):
     with pytest.raises(RuntimeError, match="shutdown"):
         broken.pool.submit(print)
     assert default_workers("cpu") == 0
+
+
+def test_reading_threads_leave_the_thread_count_as_it_was(model, syn):
+    """The reading threads take one intra-op thread each; afterwards this thread, and threads
+    started later, have the count from before."""
+    import threading
+
+    reader = ImageReader(open_ilsvrc(syn.root).records, model.preprocess, on_device=False)
+    torch.set_num_threads(3)
+    try:
+        for _ in ThreadedBatches(reader, 4, threads=2):
+            pass
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert torch.get_num_threads() == 3 and seen == [3]
+    finally:
+        torch.set_num_threads(1)
     assert default_workers("meta") == max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
