@@ -144,6 +144,34 @@ def test_sync_carries_an_english_change_into_the_twin(translate, tmp_path, monke
             assert c.source == kept[c.get("id")]
 
 
+def test_export_then_import_brings_a_stale_cell_up_to_date(translate, tmp_path, monkeypatch):
+    """The round trip of the workflow: a changed English cell is exported with its notebook,
+    its new Korean imported from that very file, and nothing is stale afterwards."""
+    import json
+
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "ko").mkdir(parents=True)
+    src = english_notebooks()[0]
+    en = nbformat.read(src, as_version=4)
+    cell = next(c for c in en.cells if c.cell_type == "markdown" and not c.metadata.get("tags"))
+    cell.source += "\n\nOne more sentence."
+    nbformat.write(en, notebooks / src.name)
+    (notebooks / "ko" / src.name).write_bytes((ROOT / "notebooks/ko" / src.name).read_bytes())
+    monkeypatch.setattr(translate.course, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(translate, "KO", notebooks / "ko")
+    monkeypatch.setattr(translate, "ROOT", tmp_path)
+    monkeypatch.setattr(translate, "README_KO", tmp_path / "README.ko.md")
+    todo = translate.export(src.name[:2])
+    assert [(t["notebook"], t["id"]) for t in todo] == [(src.name[:2], cell.get("id"))]
+    todo[0]["korean"] += "\n\n한 문장 더."
+    done = tmp_path / "done.json"
+    done.write_text(json.dumps(todo, ensure_ascii=False), encoding="utf-8")
+    translate.import_translations(done)
+    assert translate.export(src.name[:2]) == []
+    ko = nbformat.read(notebooks / "ko" / src.name, as_version=4)
+    assert next(c for c in ko.cells if c.get("id") == cell.get("id")).source.endswith("한 문장 더.")
+
+
 def test_import_records_the_current_english_version(translate, tmp_path):
     en, ko = pair(english_notebooks()[0])
     cell = next(c for c in ko.cells if c.cell_type == "markdown" and not c.metadata.get("tags"))

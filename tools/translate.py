@@ -265,6 +265,7 @@ def export(number: str) -> list[dict[str, str]]:
         if not current:
             out.append(
                 {
+                    "notebook": entry.number,
                     "id": cell.get("id"),
                     "english": cell.source,
                     "korean": k.source if k is not None and _translated(k) else "",
