@@ -477,3 +477,21 @@ def test_xml_entities_are_refused_as_a_problem(devkit, tmp_path, capsys, doctype
     out = completed(*run(capsys, devkit, tmp_path / "o"), found=N, evaluated=N - 1)
     line = problem_line(out, val_stem(4))
     assert "bad annotation" in line and xml.name in line and "entit" in line.lower()
+
+
+def test_readme_option_table_matches_the_command_line(capsys):
+    """Every option in the README's table exists, and the defaults it quotes are the parser's."""
+    from camutils.decode import MAX_PIXELS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(--[a-z-]+)` \| ([^|]+) \|", readme, flags=re.M)
+    assert len(rows) >= 8
+    assert main(["evaluate", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for option, _ in rows:
+        assert option in help_text, option
+    defaults = {option: default.strip() for option, default in rows}
+    assert defaults["--threshold"] == "0.2"
+    assert defaults["--max-pixels"] == f"{MAX_PIXELS:,}" and f"{MAX_PIXELS:,}" in help_text
+    out_default = "camutils-runs/MODEL__DATA-HASH"  # argparse may wrap the help at its hyphens
+    assert out_default in readme and out_default in help_text.replace("- ", "-")
