@@ -239,8 +239,11 @@ def evaluate(
     with lock_out_dir(shard.out_dir(Path(out_dir))) as out:
         results_path = out / RESULTS_FILE
         try:
-            tally, done = _start_or_resume(out, model, val, st, max_pixels, restart, shard)
-            opts = _check_device_decoder(opts, dev, tally)
+            opts, notes = _check_device_decoder(opts, dev)
+            tally, done = _start_or_resume(
+                out, model, val, st, max_pixels, restart, shard, _decoding(opts)
+            )
+            tally.notes += notes
             todo = [r for r in val.records if r.stem not in done]
             reader = ImageReader(
                 todo, model.preprocess, opts.on_device, max_pixels, opts.cpu_decode_share
@@ -281,6 +284,7 @@ def _start_or_resume(
     max_pixels: int | None,
     restart: bool,
     shard: Shard,
+    decoding: str = "cpu",
 ) -> tuple[RunTally, set[str]]:
     """A fresh tally, with what an earlier run of the same key wrote into ``out`` replayed into
     it (nothing after ``restart``); the stems already done. A shard resumes its own results:
@@ -289,7 +293,7 @@ def _start_or_resume(
     if restart:
         results_path.unlink(missing_ok=True)
         (out / RUN_FILE).unlink(missing_ok=True)
-    key = run_key(model, val, st, precision_name(st.amp_dtype), max_pixels)
+    key = run_key(model, val, st, precision_name(st.amp_dtype), max_pixels, decoding)
     if shard.world_size > 1:
         key["shard"] = [shard.rank, shard.world_size]
     check_resume(out, key, str(val.root))
@@ -314,20 +318,32 @@ class _BatchOptions:
     cpu_decode_share: float
 
 
-def _check_device_decoder(opts: _BatchOptions, dev: torch.device, tally: RunTally) -> _BatchOptions:
+def _check_device_decoder(
+    opts: _BatchOptions, dev: torch.device
+) -> tuple[_BatchOptions, list[str]]:
     """Decoding on the device needs a decoder that runs there (the fastest one for ``"auto"``);
-    without one the workers decode."""
+    without one the workers decode. The options with the decoder chosen, and notes for the
+    report."""
     if not opts.on_device:
-        return opts
+        return opts, []
     if opts.decoder == "auto" and dev.type != "cuda":
-        return replace(opts, decoder="torchvision")  # the CPU path of the tests: libjpeg
+        return replace(opts, decoder="torchvision"), []  # the CPU path of the tests: libjpeg
     decoder = choose_decoder(dev, opts.decoder)
     if decoder is None:
-        tally.notes.append(f"no JPEG decoder works on {dev} here: decoded by the CPU workers")
-        return replace(opts, on_device=False)
-    if dev.type == "cuda":
-        tally.notes.append(f"JPEGs decoded on {dev} by {decoder}")
-    return replace(opts, decoder=decoder)
+        note = f"no JPEG decoder works on {dev} here: decoded by the CPU workers"
+        return replace(opts, on_device=False), [note]
+    notes = [f"JPEGs decoded on {dev} by {decoder}"] if dev.type == "cuda" else []
+    return replace(opts, decoder=decoder), notes
+
+
+def _decoding(opts: _BatchOptions) -> str:
+    """Who decodes the JPEGs, for the run key: ``"cpu"`` (libjpeg / PIL in the readers), or the
+    device decoder, with the share the CPU takes: resumed results are never a mix of decoders
+    that the run did not ask for."""
+    if not opts.on_device:
+        return "cpu"
+    share = f" + cpu {opts.cpu_decode_share:g}" if opts.cpu_decode_share else ""
+    return f"{opts.decoder}{share}"
 
 
 def run_batches(

@@ -314,10 +314,17 @@ def lock_out_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
 
 
 def run_key(
-    model: CAMModel, val: ILSVRCVal, st: StepSettings, precision: str, max_pixels: int | None
+    model: CAMModel,
+    val: ILSVRCVal,
+    st: StepSettings,
+    precision: str,
+    max_pixels: int | None,
+    decoding: str = "cpu",
 ) -> dict[str, Any]:
     """Everything that changes a run's results: the resolved data root, the model, its
-    preprocessing and the step's settings. :func:`check_resume` resumes only the same key."""
+    preprocessing, the step's settings and who decodes the JPEGs (``"cpu"``, or a device
+    decoder such as ``"nvimgcodec"``, with ``" + cpu 0.3"`` for a CPU share): decoders agree
+    within a tolerance, not bit for bit. :func:`check_resume` resumes only the same key."""
     p = model.preprocess
     return {
         "data": str(Path(val.root).expanduser().resolve()),
@@ -332,6 +339,7 @@ def run_key(
         "device": st.device.type,
         "layout": val.layout,
         "max_pixels": max_pixels,
+        "decoding": decoding,
     }
 
 

@@ -266,6 +266,19 @@ def test_resuming_another_data_root_is_refused(model, syn, full_run, tmp_path):
         evaluate(model, other, full_run.out_dir, num_workers=0, device="cpu", progress=False)
 
 
+def test_resuming_with_another_decoder_is_refused(model, syn, tmp_path):
+    """Decoders agree within a tolerance, not bit for bit: a run decoded by the CPU readers is
+    not carried on by a device decoder (nor with a CPU share), and the refusal says so."""
+    out = tmp_path / "dec"
+    kw = dict(batch_size=4, num_workers=0, device="cpu", progress=False)
+    evaluate(model, syn.root, out, max_batches=1, **kw)
+    with pytest.raises(ResumeRefused, match="decoding: 'cpu' there, 'torchvision' now"):
+        evaluate(model, syn.root, out, decode_on_device=True, **kw)
+    with pytest.raises(ResumeRefused, match="'torchvision \\+ cpu 0.5' now"):
+        evaluate(model, syn.root, out, decode_on_device=True, cpu_decode_share=0.5, **kw)
+    assert evaluate(model, syn.root, out, **kw).resumed == 4
+
+
 def test_results_without_their_run_file_are_not_resumed(model, syn, full_run, tmp_path):
     out = tmp_path / "orphan"
     shutil.copytree(full_run.out_dir, out)
