@@ -3,6 +3,7 @@
 import io
 import os
 import shutil
+import sys
 import zlib
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from camutils.ilsvrc import (
     detect_layout,
     jpeg_info,
     open_ilsvrc,
+    parse_annotations,
     parse_solution_csv,
     parse_voc_xml,
     read_blacklist,
@@ -473,3 +475,37 @@ def test_bundled_sample_reads_the_same_in_both_formats():
         assert r.size == (h, w)
         for x0, y0, x1, y1 in r.boxes:
             assert 0 <= x0 <= x1 < w and 0 <= y0 <= y1 < h
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the readers fork on Linux only")
+def test_annotations_read_by_several_processes_equal_one_process(tmp_path, monkeypatch):
+    """The forked readers give each file's annotation, or its reason, in order, exactly as one
+    process does; open_ilsvrc over them gives the same records."""
+    import camutils.ilsvrc as ilsvrc
+
+    syn = make_synthetic_val(tmp_path / "val", 40, layout="devkit", seed=3)
+    boxes = sorted((syn.root / "ILSVRC2012_bbox_val_v3" / "val").glob("*.xml"))
+    assert len(boxes) >= 30
+    boxes[1].write_text("<annotation><object>")  # malformed
+    boxes[2].write_text('<!DOCTYPE a [<!ENTITY w "n01751748">]><annotation/>')  # an entity
+    paths = [*boxes, tmp_path / "missing.xml"]
+    import concurrent.futures
+
+    pools = []
+
+    class Spy(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Spy)
+    one = parse_annotations(paths, workers=1)
+    assert not pools
+    assert parse_annotations(paths, workers=3) == one
+    assert [args[0] for args in pools] == [3]  # three processes read them
+    assert "not valid XML" in one[1] and "entities" in one[2] and "cannot read" in one[-1]
+    assert one[0] == parse_voc_xml(boxes[0])
+    serial = open_ilsvrc(syn.root).records
+    monkeypatch.setattr(ilsvrc, "PARALLEL_ANNOTATIONS", 8)
+    assert open_ilsvrc(syn.root).records == serial
+    assert len(pools) == 2 or (os.cpu_count() or 1) == 1
