@@ -471,6 +471,12 @@ def main() -> None:
             log(f"    b/a = {row['b_over_a']:.2f}{best} (data path / a = "
                 f"{row['b_over_a_ceiling']:.2f}); {args.full_n:,} images at this rate: "
                 f"{row['est_50k_seconds']:.0f} s")  # fmt: skip
+            if repeat > 1:  # each round's (b) over the (a) measured just before it
+                paired = [b / a for a, b in zip(a_rates, b_rates, strict=True)]
+                row["b_over_a_rounds"] = paired
+                log("    b/a round by round: " + " ".join(f"{v:.2f}" for v in paired)
+                    + f" (median {float(np.median(paired)):.2f}): the machine's speed drifts "
+                    "between rounds, and a pair of neighbouring runs shares it")  # fmt: skip
             if ref is not None:
                 # the reference's better setting counts: its DataLoader workers, or none
                 row["c_reference"] = max(c_rates + c0_rates)
