@@ -131,7 +131,7 @@ def test_gradcam_pp_closed_form_on_a_gap_head(lite0, photos):
     with torch.no_grad():
         f = lite0.body(x)
     hw = f.shape[-2] * f.shape[-1]
-    g = lite0.head.weight[top] / hw  # (B, K): the constant gradient
+    g = lite0.head.weight.detach()[top] / hw  # (B, K): the constant gradient
     a = g**2 / (2 * g**2 + f.sum(dim=(-2, -1)) * g**3)
     alpha = torch.where(g != 0, a, 0.0) * hw * g.clamp_min(0)
     expected = torch.einsum("bk,bkhw->bhw", alpha, f).clamp_min(0).unsqueeze(1)
