@@ -775,48 +775,56 @@ def _read_devkit(root: Path, index: Mapping[str, int]) -> tuple[list[Record], li
     boxes_dir = _devkit_boxes_dir(root)
     assert boxes_dir is not None
     xmls, several_xmls = _files_by_stem(boxes_dir, (".xml",))
-    wanted = sorted(xmls[s] for s in images.keys() & xmls.keys() if s not in several_xmls)
-    parsed = dict(zip(wanted, parse_annotations(wanted), strict=True))
-    records = []
+    entries: list[Record | _XmlJob] = []
     for stem in sorted(images.keys() | several.keys()):
         if stem in several:
             problem = _duplicates("duplicate image", stem, several[stem], folder)
-            records.append(_make_record(stem, several[stem][0], None, None, index, problem=problem))
+            entries.append(_make_record(stem, several[stem][0], None, None, index, problem=problem))
             continue
-        records.append(
-            _xml_record(stem, images[stem], xmls.get(stem), several_xmls.get(stem), index,
-                        missing=f"no {stem}.xml in {boxes_dir}", base=boxes_dir,
-                        parsed=parsed.get(xmls.get(stem)))
+        entries.append(
+            _XmlJob(stem, images[stem], xmls.get(stem), several_xmls.get(stem),
+                    missing=f"no {stem}.xml in {boxes_dir}", base=boxes_dir)
         )  # fmt: skip
     orphans = sorted((xmls.keys() | several_xmls.keys()) - images.keys() - several.keys())
-    return records, orphans
+    return _xml_records(entries, index), orphans
 
 
-def _xml_record(
-    stem: str,
-    image: Path,
-    xml: Path | None,
-    several_xmls: Sequence[Path] | None,
-    index: Mapping[str, int],
-    missing: str,
-    base: Path,
-    wnid: str | None = None,
-    parsed: Annotation | str | None = None,
-) -> Record:
-    """The record of an image from its XML annotation (a problem when there is none, several,
-    or it cannot be read); ``parsed``: the annotation already read by
-    :func:`parse_annotations`."""
-    if several_xmls:
-        problem = _duplicates("bad annotation", stem, several_xmls, base)
-    elif xml is None:
-        problem = f"missing annotation: {missing}"
+class _XmlJob(NamedTuple):
+    """An image whose record comes from its XML annotation (see :func:`_xml_record`)."""
+
+    stem: str
+    image: Path
+    xml: Path | None
+    several_xmls: Sequence[Path] | None
+    missing: str
+    base: Path
+    wnid: str | None = None
+
+
+def _xml_records(entries: list[Record | _XmlJob], index: Mapping[str, int]) -> list[Record]:
+    """The entries as records, in order: the annotations of all the jobs read at once by
+    :func:`parse_annotations` (by several processes for a large set), then each job's record."""
+    paths = [e.xml for e in entries if isinstance(e, _XmlJob) and e.xml and not e.several_xmls]
+    parsed = dict(zip(paths, parse_annotations(paths), strict=True))
+    return [
+        e if isinstance(e, Record) else _xml_record(e, index, parsed.get(e.xml))  # type: ignore[arg-type]
+        for e in entries
+    ]
+
+
+def _xml_record(job: _XmlJob, index: Mapping[str, int], parsed: Annotation | str | None) -> Record:
+    """The record of an image from its XML annotation, ``parsed`` by :func:`parse_annotations`
+    (a problem when there is none, several, or it cannot be read)."""
+    if job.several_xmls:
+        problem = _duplicates("bad annotation", job.stem, job.several_xmls, job.base)
+    elif job.xml is None or parsed is None:
+        problem = f"missing annotation: {job.missing}"
+    elif isinstance(parsed, str):
+        problem = f"bad annotation: {parsed}"
     else:
-        got = parsed if parsed is not None else _annotation_or_problem(xml)
-        if isinstance(got, str):
-            problem = f"bad annotation: {got}"
-        else:
-            return _make_record(stem, image, got[1], got[0], index, wnid=wnid)
-    return _make_record(stem, image, None, None, index, problem=problem, wnid=wnid)
+        size, objects = parsed
+        return _make_record(job.stem, job.image, objects, size, index, wnid=job.wnid)
+    return _make_record(job.stem, job.image, None, None, index, problem=problem, wnid=job.wnid)
 
 
 def _read_kaggle(
@@ -876,12 +884,12 @@ def _read_torchvision(root: Path, index: Mapping[str, int]) -> tuple[list[Record
         for stem, paths in several.items():
             found.setdefault(stem, []).extend(paths)
     elsewhere = f" nor in {xml_dirs[0]}" if xml_dirs else ""
-    records = []
+    entries: list[Record | _XmlJob] = []
     for stem in sorted(found):
         paths = sorted(found[stem])
         if len(paths) > 1:  # in one folder under two names, or in several class folders
             problem = _duplicates("duplicate image", stem, paths, val)
-            records.append(_make_record(stem, paths[0], None, None, index, problem=problem))
+            entries.append(_make_record(stem, paths[0], None, None, index, problem=problem))
             continue
         path = paths[0]
         beside = path.with_suffix(".xml")
@@ -890,12 +898,12 @@ def _read_torchvision(root: Path, index: Mapping[str, int]) -> tuple[list[Record
         else:
             xml, several_xmls = shared.get(stem), shared_several.get(stem)
             base = xml_dirs[0] if xml_dirs else path.parent
-        records.append(
-            _xml_record(stem, path, xml, several_xmls, index, missing=f"no {stem}.xml beside the image{elsewhere}",
-                        base=base, wnid=path.parent.name)
+        entries.append(
+            _XmlJob(stem, path, xml, several_xmls, missing=f"no {stem}.xml beside the image{elsewhere}",
+                    base=base, wnid=path.parent.name)
         )  # fmt: skip
     orphans = sorted((shared.keys() | shared_several.keys()) - found.keys())
-    return records, orphans
+    return _xml_records(entries, index), orphans
 
 
 def _find_blacklist(root: Path) -> Path | None:

@@ -506,6 +506,9 @@ def test_annotations_read_by_several_processes_equal_one_process(tmp_path, monke
     assert "not valid XML" in one[1] and "entities" in one[2] and "cannot read" in one[-1]
     assert one[0] == parse_voc_xml(boxes[0])
     serial = open_ilsvrc(syn.root).records
+    tv = make_synthetic_val(tmp_path / "tv", 40, layout="torchvision", seed=3)
+    tv_serial = open_ilsvrc(tv.root).records
     monkeypatch.setattr(ilsvrc, "PARALLEL_ANNOTATIONS", 8)
     assert open_ilsvrc(syn.root).records == serial
-    assert len(pools) == 2 or (os.cpu_count() or 1) == 1
+    assert open_ilsvrc(tv.root).records == tv_serial  # the torchvision layout's XMLs too
+    assert len(pools) == 3 or (os.cpu_count() or 1) == 1
