@@ -41,6 +41,21 @@ def pair(path: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
     )
 
 
+@pytest.fixture
+def scratch_course(translate, tmp_path, monkeypatch):
+    """A course folder of its own for the tool: the first notebook's English text (returned, to
+    be changed and written to ``notebooks/``) beside a copy of its Korean twin."""
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "ko").mkdir(parents=True)
+    src = english_notebooks()[0]
+    (notebooks / "ko" / src.name).write_bytes((ROOT / "notebooks/ko" / src.name).read_bytes())
+    monkeypatch.setattr(translate.course, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(translate, "KO", notebooks / "ko")
+    monkeypatch.setattr(translate, "ROOT", tmp_path)
+    monkeypatch.setattr(translate, "README_KO", tmp_path / "README.ko.md")
+    return notebooks, src, nbformat.read(src, as_version=4)
+
+
 def test_every_english_notebook_has_a_korean_twin():
     missing = [
         p.name for p in english_notebooks() if not (ROOT / "notebooks/ko" / p.name).is_file()
@@ -113,13 +128,10 @@ def test_changed_code_an_untranslated_cell_and_a_new_cell_are_caught(translate):
     ]
 
 
-def test_sync_carries_an_english_change_into_the_twin(translate, tmp_path, monkeypatch):
+def test_sync_carries_an_english_change_into_the_twin(translate, scratch_course):
     """The sync copies new code and outputs and adds a new English cell as untranslated,
     keeping every existing translation."""
-    notebooks = tmp_path / "notebooks"
-    (notebooks / "ko").mkdir(parents=True)
-    src = english_notebooks()[0]
-    en = nbformat.read(src, as_version=4)
+    notebooks, src, en = scratch_course
     code = next(
         c
         for c in en.cells
@@ -128,11 +140,6 @@ def test_sync_carries_an_english_change_into_the_twin(translate, tmp_path, monke
     code.source += "\nprint('new line')"
     en.cells.insert(3, nbformat.v4.new_markdown_cell("A new paragraph.", id="new-cell"))
     nbformat.write(en, notebooks / src.name)
-    (notebooks / "ko" / src.name).write_bytes((ROOT / "notebooks/ko" / src.name).read_bytes())
-    monkeypatch.setattr(translate.course, "NOTEBOOKS", notebooks)
-    monkeypatch.setattr(translate, "KO", notebooks / "ko")
-    monkeypatch.setattr(translate, "ROOT", tmp_path)
-    monkeypatch.setattr(translate, "README_KO", tmp_path / "README.ko.md")
     before = nbformat.read(notebooks / "ko" / src.name, as_version=4)
     report = translate.sync(check=False)
     assert f"notebooks/ko/{src.name}: cell new-cell: not translated yet" in report
@@ -144,23 +151,15 @@ def test_sync_carries_an_english_change_into_the_twin(translate, tmp_path, monke
             assert c.source == kept[c.get("id")]
 
 
-def test_export_then_import_brings_a_stale_cell_up_to_date(translate, tmp_path, monkeypatch):
+def test_export_then_import_brings_a_stale_cell_up_to_date(translate, scratch_course, tmp_path):
     """The round trip of the workflow: a changed English cell is exported with its notebook,
     its new Korean imported from that very file, and nothing is stale afterwards."""
     import json
 
-    notebooks = tmp_path / "notebooks"
-    (notebooks / "ko").mkdir(parents=True)
-    src = english_notebooks()[0]
-    en = nbformat.read(src, as_version=4)
+    notebooks, src, en = scratch_course
     cell = next(c for c in en.cells if c.cell_type == "markdown" and not c.metadata.get("tags"))
     cell.source += "\n\nOne more sentence."
     nbformat.write(en, notebooks / src.name)
-    (notebooks / "ko" / src.name).write_bytes((ROOT / "notebooks/ko" / src.name).read_bytes())
-    monkeypatch.setattr(translate.course, "NOTEBOOKS", notebooks)
-    monkeypatch.setattr(translate, "KO", notebooks / "ko")
-    monkeypatch.setattr(translate, "ROOT", tmp_path)
-    monkeypatch.setattr(translate, "README_KO", tmp_path / "README.ko.md")
     todo = translate.export(src.name[:2])
     assert [(t["notebook"], t["id"]) for t in todo] == [(src.name[:2], cell.get("id"))]
     todo[0]["korean"] += "\n\n한 문장 더."
