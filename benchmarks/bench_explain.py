@@ -26,11 +26,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from camutils import explain
 from camutils.cam import normalize_cams, upsample_cams
-from camutils.models import CAMModel, Preprocess, load_model
+from camutils.models import LogitsNetwork, Preprocess, load_model
 from camutils.samples import list_samples, load_sample
 
 PGC = {
@@ -43,17 +42,6 @@ PGC = {
     "eigencam": "EigenCAM",
 }
 OPTIONS = {"gradcam++": {"eps": 1e-6}, "scorecam": {"align_corners": True, "batch_size": 64}}
-
-
-class Logits(nn.Module):
-    """A CAMModel as the logits-returning network pytorch-grad-cam expects."""
-
-    def __init__(self, model: CAMModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).logits
 
 
 def sync(device: torch.device) -> None:
@@ -99,7 +87,7 @@ def main() -> None:
     with torch.no_grad():
         top = model(x).logits.argmax(dim=1)
     targets = [ClassifierOutputTarget(int(k)) for k in top]
-    net = Logits(model).eval()
+    net = LogitsNetwork(model).eval()
     size = tuple(x.shape[-2:])
 
     print(

@@ -42,6 +42,7 @@ __all__ = [
     "CAMModel",
     "CAMOutput",
     "Preprocess",
+    "LogitsNetwork",
     "TopCAMs",
     "TORCHVISION_MODELS",
     "from_hooks",
@@ -540,6 +541,24 @@ def logits_of(output: object, what: str = "model") -> Tensor:
             f"found {found}"
         )
     return logits
+
+
+class LogitsNetwork(nn.Module):
+    """A :class:`CAMModel` as a plain classifier, ``x -> S_c`` ``(B, C)``: the network other CAM
+    libraries (pytorch-grad-cam, torchcam) expect, sharing the model's modules and weights.
+
+    Example:
+        >>> net = LogitsNetwork(load_model("efficientnet_lite0", weights=False)).eval()
+        >>> net(torch.zeros(1, 3, 224, 224)).shape
+        torch.Size([1, 1000])
+    """
+
+    def __init__(self, model: CAMModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return logits_of(self.model(x))
 
 
 def load_model(

@@ -40,7 +40,7 @@ from camutils.explain import (
     score_cam,
     xgrad_cam,
 )
-from camutils.models import CAMModel, load_model
+from camutils.models import CAMModel, LogitsNetwork, load_model
 from camutils.saliency import grad_cam
 
 
@@ -253,17 +253,6 @@ def test_any_network_with_a_layer():
 
 
 # --------------------------------------------------------------------------- pytorch-grad-cam
-class Logits(nn.Module):
-    """A CAMModel as the logits-returning network the two libraries expect."""
-
-    def __init__(self, model: CAMModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).logits
-
-
 def pgc_reference(maps: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """pytorch-grad-cam's post-processing of one layer's map (BaseCAM)."""
     from pytorch_grad_cam.utils.image import scale_cam_image
@@ -275,7 +264,7 @@ def pgc_reference(maps: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 def pgc_maps(cls, model: CAMModel, x: torch.Tensor, top: torch.Tensor, **kw) -> np.ndarray:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    net = Logits(model).eval()
+    net = LogitsNetwork(model).eval()
     with cls(model=net, target_layers=[model.body], **kw) as extractor:
         return extractor(x, targets=[ClassifierOutputTarget(int(c)) for c in top])
 
@@ -316,7 +305,7 @@ def test_score_ablation_eigen_agree_with_pytorch_grad_cam(lite0, small_photos):
 def test_gradient_methods_agree_with_torchcam(lite0, photos, name, cls_name):
     methods = pytest.importorskip("torchcam.methods")
     x, top = photos
-    net = Logits(lite0).eval()
+    net = LogitsNetwork(lite0).eval()
     with getattr(methods, cls_name)(net, target_layer=lite0.body, input_shape=x.shape[1:]) as ext:
         scores = net(x)
         (theirs,) = ext(top.tolist(), scores, normalized=False)
@@ -327,7 +316,7 @@ def test_gradient_methods_agree_with_torchcam(lite0, photos, name, cls_name):
 def test_cam_and_score_cam_agree_with_torchcam(lite0, small_photos):
     methods = pytest.importorskip("torchcam.methods")
     x, top = small_photos
-    net = Logits(lite0).eval()
+    net = LogitsNetwork(lite0).eval()
     with methods.CAM(
         net, target_layer=lite0.body, fc_layer=lite0.head, input_shape=x.shape[1:]
     ) as e:
