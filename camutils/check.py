@@ -989,11 +989,11 @@ def box_to_original(answer: Sequence[int] | None) -> bool:
     of a ``500 x 375`` photo (W x H) under ``Preprocess(224, "squash")``, in the photo's
     inclusive pixel coordinates ``(xmin, ymin, xmax, ymax)``.
 
-    The exact answer is :func:`camutils.boxes.boxes_to_original`'s; within 2 pixels of it
+    The exact answer is :func:`camutils.preprocess.boxes_to_original`'s; within 2 pixels of it
     (scaling each coordinate, rounding) counts as right, with a note on the exact edges.
     """
-    from camutils.boxes import boxes_to_original
     from camutils.models import Preprocess
+    from camutils.preprocess import boxes_to_original
 
     if _unanswered(answer):
         return False

@@ -240,7 +240,7 @@ def cam_boxes(
 
     ``boxes_at="input"`` (the pipeline's default): upsample the maps bilinearly to the ``S x S``
     network input, take the largest component of ``[M >= t max M]`` there, and map the box with
-    :func:`~camutils.boxes.boxes_to_original`: one batched call for the whole batch.
+    :func:`~camutils.preprocess.boxes_to_original`: one batched call for the whole batch.
 
     ``boxes_at="original"``: upsample each map to its image's own ``H x W`` (bilinear) and take
     the box there, as the paper's release did: exact, batched per distinct image size, several

@@ -15,7 +15,7 @@ import torch.nn as nn
 from PIL import Image
 
 from camutils.__main__ import main
-from camutils.boxes import boxes_to_original, largest_component_boxes
+from camutils.boxes import largest_component_boxes
 from camutils.cam import class_activation_maps, upsample_cams
 from camutils.evaluate import (
     PAPER_TABLE2,
@@ -42,6 +42,7 @@ from camutils.loader import (
 )
 from camutils.metrics import box_iou
 from camutils.models import CAMModel, Preprocess, imagenet_classes
+from camutils.preprocess import boxes_to_original
 from camutils.samples import data_dir
 from camutils.step import StepSettings, topk_boxes
 from camutils.synthetic import make_synthetic_val
