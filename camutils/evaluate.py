@@ -284,7 +284,7 @@ def _start_or_resume(
     max_pixels: int | None,
     restart: bool,
     shard: Shard,
-    decoding: str = "cpu",
+    decoding: str,
 ) -> tuple[RunTally, set[str]]:
     """A fresh tally, with what an earlier run of the same key wrote into ``out`` replayed into
     it (nothing after ``restart``); the stems already done. A shard resumes its own results:

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -326,8 +327,6 @@ def default_workers(device: torch.device | str) -> int:
     """
     if torch.device(device).type == "cpu":
         return 0
-    import os
-
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
